@@ -1,0 +1,3 @@
+module gohealth.dev/e2e/fleet
+
+go 1.26
