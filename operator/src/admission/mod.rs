@@ -1,0 +1,3 @@
+//! The kube-apiserver admission-plugin audit.
+
+pub mod spec;

@@ -1,0 +1,308 @@
+//! The `GoHealthAudit` custom resource (gohealth.dev/v1alpha1). The CRD YAML in `crds/` is generated from
+//! these types by `gohealth crd`; a test fails when the committed file drifts.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::admission::spec::AdmissionSpec;
+use crate::diagnose::config::ChecksSpec;
+use crate::finding::Finding;
+
+/// Most targets listed in status; the count is always exact.
+pub const MAX_STATUS_TARGETS: usize = 100;
+/// Most findings listed in status (top by severity); the rest are counted in `summary`.
+pub const MAX_STATUS_FINDINGS: usize = 50;
+
+/// Audit the Go programs running in the selected pods (pprof) and, optionally, the cluster's
+/// kube-apiserver admission-plugin configuration.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "gohealth.dev",
+    version = "v1alpha1",
+    kind = "GoHealthAudit",
+    plural = "gohealthaudits",
+    shortname = "gha",
+    category = "gohealth",
+    namespaced,
+    status = "GoHealthAuditStatus",
+    printcolumn = r#"{"name":"Targets","type":"integer","jsonPath":".status.targets.count","description":"Pods audited"}"#,
+    printcolumn = r#"{"name":"Critical","type":"integer","jsonPath":".status.summary.critical","description":"Critical findings"}"#,
+    printcolumn = r#"{"name":"Warning","type":"integer","jsonPath":".status.summary.warning","description":"Warning findings"}"#,
+    printcolumn = r#"{"name":"Last Audit","type":"date","jsonPath":".status.lastAuditTime","description":"Time of the last audit"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Last audit completed"}"#,
+    printcolumn = r#"{"name":"Info","type":"integer","priority":1,"jsonPath":".status.summary.info","description":"Info findings"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","description":"Reason of the Ready condition"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GoHealthAuditSpec {
+    /// Label selector of the pods to audit. Must not be empty: an audit of every pod is never implied.
+    #[x_kube(validation = Rule::new("(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)").message("selector must not be empty"))]
+    pub selector: LabelSelector,
+
+    /// Namespaces to look for pods in, by label. Unset: only the audit's own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+
+    /// Time between audits, as a Go duration ("30s", "5m", "1h"). Default 5m, minimum 10s.
+    #[serde(default = "default_interval")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('10s')").message("interval must be a duration of at least 10s"))]
+    pub interval: String,
+
+    /// Where and how to reach the targets' net/http/pprof endpoints.
+    #[serde(default)]
+    pub pprof: PprofSpec,
+
+    /// Per-check switches and thresholds.
+    #[serde(default)]
+    pub checks: ChecksSpec,
+
+    /// The kube-apiserver admission-plugin audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<AdmissionSpec>,
+}
+
+fn default_interval() -> String {
+    "5m".into()
+}
+
+/// How to reach the pprof endpoints. Pod annotations used by Pyroscope/Grafana Alloy
+/// (`profiles.grafana.com/*`) take precedence; then these settings; then a container port named
+/// `pprof` or `http-pprof`. Only the pod's own IP is ever contacted.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PprofSpec {
+    /// Container port number or container-port name serving pprof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<IntOrString>,
+    /// Path prefix of the pprof handlers. Default /debug/pprof.
+    #[serde(default = "default_path")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("path must start with /"))]
+    pub path: String,
+    /// http or https. Default http.
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// Timeout of one request, as a Go duration. Default 10s.
+    #[serde(default = "default_timeout")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')").message("timeout must be a duration such as 10s"))]
+    pub timeout: String,
+    /// Largest response accepted, after decompression, in bytes. Default 64 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1024").message("maxBodyBytes must be at least 1024"))]
+    pub max_body_bytes: Option<i64>,
+    /// Bearer token to send (controllers often protect /debug/pprof behind authn/authz).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<PprofAuth>,
+    /// TLS settings for https targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<PprofTls>,
+}
+
+fn default_path() -> String {
+    "/debug/pprof".into()
+}
+fn default_timeout() -> String {
+    "10s".into()
+}
+
+impl Default for PprofSpec {
+    fn default() -> Self {
+        PprofSpec {
+            port: None,
+            path: default_path(),
+            scheme: Scheme::default(),
+            timeout: default_timeout(),
+            max_body_bytes: None,
+            auth: None,
+            tls: None,
+        }
+    }
+}
+
+#[derive(
+    schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// A key of a Secret in the audit's namespace.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    pub name: String,
+    pub key: String,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PprofAuth {
+    /// Bearer token read from a Secret in the audit's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_secret: Option<SecretKeyRef>,
+    /// Send the operator's own ServiceAccount token.
+    #[serde(default)]
+    pub service_account_token: bool,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PprofTls {
+    /// PEM CA bundle read from a Secret in the audit's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<SecretKeyRef>,
+    /// Skip certificate verification. Only when asked; never the default.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// Observed state of an audit.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GoHealthAuditStatus {
+    /// Ready (the last audit completed), Degraded (some targets could not be scraped or findings are critical),
+    /// AdmissionObserved (the admission configuration could be read). lastTransitionTime changes only when a
+    /// condition's status changes.
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// metadata.generation of the spec the last audit ran with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the last audit finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_audit_time: Option<String>,
+    /// Audited pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<TargetsStatus>,
+    /// Finding counts by severity (all findings, including those not listed).
+    #[serde(default)]
+    pub summary: Summary,
+    /// The most severe findings (at most 50); the rest are counted in summary.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Compact per-target samples so trends survive an operator restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<TargetHistory>,
+    /// Result of the admission-plugin audit, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<AdmissionStatus>,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetsStatus {
+    /// Pods selected and audited.
+    pub count: u32,
+    /// Targets whose scrape succeeded.
+    pub healthy: u32,
+    /// Targets whose scrape failed (see their reason).
+    pub failed: u32,
+    /// Targets listed below (at most 100); sorted by namespace and name.
+    #[serde(default)]
+    pub items: Vec<TargetStatus>,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetStatus {
+    pub namespace: String,
+    pub pod: String,
+    /// pprof base URL that was scraped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Ok, or the typed reason the scrape failed (Timeout, ConnectionRefused, HttpStatus, BodyTooLarge,
+    /// NotAProfile, TlsError, NoEndpoint, ...).
+    pub result: String,
+    /// Goroutine total the runtime reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goroutines: Option<u64>,
+    /// Findings on this target.
+    #[serde(default)]
+    pub findings: u32,
+    /// Detail on a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub critical: u32,
+    pub warning: u32,
+    pub info: u32,
+    pub total: u32,
+}
+
+/// Trend samples of one target, compact: "unixSeconds:goroutines[:numGC:forcedGC:site=count...]" entries.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetHistory {
+    /// namespace/pod
+    pub target: String,
+    /// Samples, oldest first, in the compact form above.
+    #[serde(default)]
+    pub samples: Vec<String>,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionStatus {
+    /// Where the configuration was read: MirrorPod, K3sNodeArgs, ApiserverMetrics, or None.
+    pub source: String,
+    /// Running kube-apiserver version (GET /version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
+    /// Version the findings were computed for (targetVersion, else the running one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluated_version: Option<String>,
+    /// Effective admission plugins.
+    #[serde(default)]
+    pub effective: Vec<String>,
+}
+
+/// The CRD as YAML, exactly as committed in `crds/`.
+pub fn crd_yaml() -> Result<String, serde_norway::Error> {
+    use kube::CustomResourceExt;
+    serde_norway::to_string(&GoHealthAudit::crd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_crd_matches_generated() {
+        let generated = crd_yaml().expect("crd serializes");
+        let committed = include_str!("../../crds/gohealthaudits.gohealth.dev.yaml");
+        assert_eq!(
+            committed, generated,
+            "crds/gohealthaudits.gohealth.dev.yaml drifted: run `cargo run -- crd > crds/gohealthaudits.gohealth.dev.yaml`"
+        );
+    }
+
+    #[test]
+    fn spec_defaults_apply() {
+        let spec: GoHealthAuditSpec =
+            serde_json::from_value(serde_json::json!({"selector": {"matchLabels": {"app": "x"}}}))
+                .unwrap();
+        assert_eq!(spec.interval, "5m");
+        assert_eq!(spec.pprof.path, "/debug/pprof");
+        assert_eq!(spec.pprof.scheme, Scheme::Http);
+        assert!(spec.checks.goroutine_leak.enabled);
+        assert!(spec.admission.is_none());
+    }
+}

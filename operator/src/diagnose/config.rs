@@ -1,0 +1,279 @@
+//! `spec.checks`: per-check switches and thresholds, with defaults that keep noise low.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+fn yes() -> bool {
+    true
+}
+
+/// Per-check configuration. Every check is on by default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChecksSpec {
+    /// How far back trend checks (growth, GC pressure) look, as a Go duration. Default 1h.
+    #[serde(default = "default_trend_window")]
+    pub trend_window: String,
+    #[serde(default)]
+    pub goroutine_leak: GoroutineLeakCheck,
+    #[serde(default)]
+    pub proven_goroutine_leak: ProvenGoroutineLeakCheck,
+    #[serde(default)]
+    pub long_blocked_goroutines: LongBlockedCheck,
+    #[serde(default)]
+    pub ticker_loop_growth: SimpleThresholdCheck,
+    #[serde(default)]
+    pub goexit_in_defer: SimpleThresholdCheck,
+    #[serde(default)]
+    pub lock_contention: LockContentionCheck,
+    #[serde(default)]
+    pub gc_pressure: GcPressureCheck,
+    #[serde(default)]
+    pub go_panic_restarts: PanicRestartsCheck,
+    #[serde(default)]
+    pub goroutine_growth: GoroutineGrowthCheck,
+}
+
+fn default_trend_window() -> String {
+    "1h".into()
+}
+
+impl Default for ChecksSpec {
+    fn default() -> Self {
+        ChecksSpec {
+            trend_window: default_trend_window(),
+            goroutine_leak: Default::default(),
+            proven_goroutine_leak: Default::default(),
+            long_blocked_goroutines: Default::default(),
+            ticker_loop_growth: Default::default(),
+            goexit_in_defer: Default::default(),
+            lock_contention: Default::default(),
+            gc_pressure: Default::default(),
+            go_panic_restarts: Default::default(),
+            goroutine_growth: Default::default(),
+        }
+    }
+}
+
+/// GoroutineLeak: many goroutines parked at one blocking site.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GoroutineLeakCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Goroutines parked at one site before it is suspected. Default 100.
+    #[serde(default = "d_leak_min")]
+    pub min_goroutines: u64,
+    /// Growth per hour at a site that raises the finding to `likely`. Default 50.
+    #[serde(default = "d_leak_growth")]
+    pub min_growth_per_hour: f64,
+    /// Wait (minutes) that raises the finding to `likely`. Default 30.
+    #[serde(default = "d_leak_wait")]
+    pub min_wait_minutes: u64,
+}
+fn d_leak_min() -> u64 {
+    100
+}
+fn d_leak_growth() -> f64 {
+    50.0
+}
+fn d_leak_wait() -> u64 {
+    30
+}
+impl Default for GoroutineLeakCheck {
+    fn default() -> Self {
+        GoroutineLeakCheck {
+            enabled: true,
+            min_goroutines: d_leak_min(),
+            min_growth_per_hour: d_leak_growth(),
+            min_wait_minutes: d_leak_wait(),
+        }
+    }
+}
+
+/// ProvenGoroutineLeak: the runtime's goroutineleak profile (Go 1.27; 1.26 with the experiment).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenGoroutineLeakCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Fetching the profile forces a GC in the target, so it runs on its own interval. Default 4h.
+    #[serde(default = "d_proven_interval")]
+    pub interval: String,
+}
+fn d_proven_interval() -> String {
+    "4h".into()
+}
+impl Default for ProvenGoroutineLeakCheck {
+    fn default() -> Self {
+        ProvenGoroutineLeakCheck {
+            enabled: true,
+            interval: d_proven_interval(),
+        }
+    }
+}
+
+/// LongBlockedGoroutines: debug=2 waits above a threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LongBlockedCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Minimum wait in minutes. Default 30.
+    #[serde(default = "d_leak_wait")]
+    pub min_wait_minutes: u64,
+    /// Goroutines at one site before a finding is raised. Default 10.
+    #[serde(default = "d_blocked_min")]
+    pub min_goroutines: u64,
+    /// debug=2 stops the world in the target: it is only fetched below this goroutine count. Default 10000.
+    #[serde(default = "d_debug2_cap")]
+    pub max_goroutines_for_full_dump: u64,
+}
+fn d_blocked_min() -> u64 {
+    10
+}
+fn d_debug2_cap() -> u64 {
+    10_000
+}
+impl Default for LongBlockedCheck {
+    fn default() -> Self {
+        LongBlockedCheck {
+            enabled: true,
+            min_wait_minutes: d_leak_wait(),
+            min_goroutines: d_blocked_min(),
+            max_goroutines_for_full_dump: d_debug2_cap(),
+        }
+    }
+}
+
+/// A check with a switch and a goroutine-count threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SimpleThresholdCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Goroutines at one site before a finding is raised. Default 10.
+    #[serde(default = "d_blocked_min")]
+    pub min_goroutines: u64,
+}
+impl Default for SimpleThresholdCheck {
+    fn default() -> Self {
+        SimpleThresholdCheck {
+            enabled: true,
+            min_goroutines: d_blocked_min(),
+        }
+    }
+}
+
+/// LockContention and ContentionProfilingDisabled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LockContentionCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Total delay at one site, in milliseconds, before it is reported. Default 100.
+    #[serde(default = "d_contention_ms")]
+    pub min_delay_ms: u64,
+    /// Sites reported per target. Default 3.
+    #[serde(default = "d_top")]
+    pub top: u32,
+    /// Report targets whose mutex/block profiling is off (sampling rate 0). Default true.
+    #[serde(default = "yes")]
+    pub report_disabled_profiling: bool,
+}
+fn d_contention_ms() -> u64 {
+    100
+}
+fn d_top() -> u32 {
+    3
+}
+impl Default for LockContentionCheck {
+    fn default() -> Self {
+        LockContentionCheck {
+            enabled: true,
+            min_delay_ms: d_contention_ms(),
+            top: d_top(),
+            report_disabled_profiling: true,
+        }
+    }
+}
+
+/// GCPressure from MemStats.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GcPressureCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// GC CPU fraction (0..1) above which a warning is raised. Default 0.05.
+    #[serde(default = "d_gc_frac")]
+    pub max_gc_cpu_fraction: f64,
+    /// GCs per minute (not counting forced ones) above which a warning is raised. Default 60.
+    #[serde(default = "d_gc_rate")]
+    pub max_gcs_per_minute: f64,
+}
+fn d_gc_frac() -> f64 {
+    0.05
+}
+fn d_gc_rate() -> f64 {
+    60.0
+}
+impl Default for GcPressureCheck {
+    fn default() -> Self {
+        GcPressureCheck {
+            enabled: true,
+            max_gc_cpu_fraction: d_gc_frac(),
+            max_gcs_per_minute: d_gc_rate(),
+        }
+    }
+}
+
+/// GoPanicRestarts from pod status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PanicRestartsCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Restarts (with last exit code 2) before a finding is raised. Default 3.
+    #[serde(default = "d_restarts")]
+    pub min_restarts: i32,
+}
+fn d_restarts() -> i32 {
+    3
+}
+impl Default for PanicRestartsCheck {
+    fn default() -> Self {
+        PanicRestartsCheck {
+            enabled: true,
+            min_restarts: d_restarts(),
+        }
+    }
+}
+
+/// GoroutineGrowth: the total rising steadily (fitted slope).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GoroutineGrowthCheck {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Fitted growth (goroutines per hour) above which a warning is raised. Default 100.
+    #[serde(default = "d_growth")]
+    pub min_growth_per_hour: f64,
+    /// Samples needed before a slope is trusted. Default 4.
+    #[serde(default = "d_samples")]
+    pub min_samples: u32,
+}
+fn d_growth() -> f64 {
+    100.0
+}
+fn d_samples() -> u32 {
+    4
+}
+impl Default for GoroutineGrowthCheck {
+    fn default() -> Self {
+        GoroutineGrowthCheck {
+            enabled: true,
+            min_growth_per_hour: d_growth(),
+            min_samples: d_samples(),
+        }
+    }
+}
