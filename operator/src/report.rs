@@ -1,1 +1,39 @@
-//! report
+//! The `report` step: an audit's results, and how they become status (bounded), events and metrics.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crd::AdmissionStatus;
+use crate::finding::{Finding, TargetRef};
+
+/// Result of auditing one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetReport {
+    pub target: TargetRef,
+    /// pprof base URL, when one could be resolved.
+    pub url: Option<String>,
+    /// "Ok" or a stable `ScrapeError::reason()`.
+    pub result: String,
+    pub message: Option<String>,
+    /// Goroutine total the runtime reported.
+    pub goroutines: Option<u64>,
+}
+
+impl TargetReport {
+    pub fn ok(&self) -> bool {
+        self.result == "Ok"
+    }
+}
+
+/// Everything one audit produced: the input of status, events and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditReport {
+    /// Unix seconds when the audit started.
+    pub started_at: i64,
+    pub duration_seconds: f64,
+    pub targets: Vec<TargetReport>,
+    /// All findings (status lists only the top ones).
+    pub findings: Vec<Finding>,
+    pub admission: Option<AdmissionStatus>,
+}
