@@ -120,9 +120,7 @@ impl Default for PprofSpec {
     }
 }
 
-#[derive(
-    schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq,
-)]
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     #[default]
@@ -297,8 +295,7 @@ mod tests {
     #[test]
     fn spec_defaults_apply() {
         let spec: GoHealthAuditSpec =
-            serde_json::from_value(serde_json::json!({"selector": {"matchLabels": {"app": "x"}}}))
-                .unwrap();
+            serde_json::from_value(serde_json::json!({"selector": {"matchLabels": {"app": "x"}}})).unwrap();
         assert_eq!(spec.interval, "5m");
         assert_eq!(spec.pprof.path, "/debug/pprof");
         assert_eq!(spec.pprof.scheme, Scheme::Http);

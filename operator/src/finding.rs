@@ -9,9 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Stable identifier of a check.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum CheckId {
     GoroutineLeak,
     ProvenGoroutineLeak,
@@ -104,9 +102,7 @@ impl std::fmt::Display for CheckId {
     }
 }
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -125,9 +121,7 @@ impl Severity {
 }
 
 /// How sure a heuristic check is. Checks without heuristics leave it unset.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     /// One snapshot passed the threshold.
@@ -139,9 +133,7 @@ pub enum Confidence {
 }
 
 /// The workload a finding is about.
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetRef {
     pub namespace: String,
@@ -243,10 +235,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for c in CheckId::ALL {
             assert_eq!(CheckId::parse(c.as_str()), Some(c));
-            assert_eq!(
-                serde_json::to_value(c).unwrap(),
-                serde_json::json!(c.as_str())
-            );
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(c.as_str()));
             assert!(seen.insert(c.as_str()));
         }
     }
@@ -255,11 +244,7 @@ mod tests {
     fn key_is_stable_for_same_site() {
         let mut a = Finding::new(CheckId::GoroutineLeak, Severity::Warning, "x");
         a.function = Some("main.leak".into());
-        a.target = Some(TargetRef {
-            namespace: "n".into(),
-            pod: "p".into(),
-            container: None,
-        });
+        a.target = Some(TargetRef { namespace: "n".into(), pod: "p".into(), container: None });
         let mut b = a.clone();
         b.message = "other wording".into();
         b.count = Some(3);

@@ -12,6 +12,7 @@ pub mod controller;
 pub mod crd;
 pub mod diagnose;
 pub mod discover;
+pub mod duration;
 pub mod finding;
 pub mod metrics;
 pub mod pprof;
