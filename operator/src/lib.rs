@@ -7,6 +7,7 @@
 //! network; everything else is pure and unit-tested from fixtures.
 
 pub mod admission;
+pub mod audit;
 pub mod collect;
 pub mod controller;
 pub mod crd;
@@ -14,6 +15,7 @@ pub mod diagnose;
 pub mod discover;
 pub mod duration;
 pub mod finding;
+pub mod leader;
 pub mod metrics;
 pub mod pprof;
 pub mod report;

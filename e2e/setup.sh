@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install and build everything the demo and the tests need, idempotently, on a fresh Debian machine:
+# Debian packages, the local control plane (kube-apiserver + etcd from their Go modules), the Go fleet,
+# and the tools the chart verification uses (helm from its Go module, promtool/prometheus from Debian).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t0=$(date +%s)
+need_apt=()
+for cmd in openssl:openssl curl:curl python3:python3 setsid:util-linux flock:util-linux; do
+    command -v "${cmd%%:*}" >/dev/null || need_apt+=("${cmd##*:}")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+command -v kubectl >/dev/null || { echo "setup: kubectl is required (it ships with the machine image)" >&2; exit 1; }
+for s in e2e/tools/install-*.sh; do
+    [ -f "$s" ] && bash "$s"
+done
+bash e2e/controlplane/build.sh
+bash e2e/fleet/build.sh
+echo "setup: done in $(( $(date +%s) - t0 ))s"
