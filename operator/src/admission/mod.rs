@@ -1,3 +1,11 @@
 //! The kube-apiserver admission-plugin audit.
+//!
+//! `kb` (sourced facts) → `parse` (inputs → flags) → `check` (flags + version → effective set and
+//! findings), all pure; `live` fetches from a cluster, `cli` reads files.
 
+pub mod args;
+pub mod check;
+pub mod kb;
+pub mod parse;
 pub mod spec;
+pub mod version;

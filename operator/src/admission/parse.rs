@@ -1,0 +1,659 @@
+//! Inputs → kube-apiserver admission flags: static pod manifests, kubeadm ClusterConfiguration,
+//! systemd units, shell scripts, k3s/RKE2 arguments and config files, kops cluster specs, plain
+//! argument lists. Pure functions over text.
+
+use serde::Serialize;
+use serde_norway::Value;
+
+use super::args::{
+    AdmissionFlags, apiserver_args, apply, flags_from_args, shell_commands, systemd_exec_starts,
+};
+use super::version::{KubeVersion, StatedVersion, find_in_text};
+
+/// Which input form was recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum InputForm {
+    StaticPodManifest,
+    KubeadmClusterConfiguration,
+    SystemdUnit,
+    ShellScript,
+    K3sArgs,
+    K3sConfig,
+    Rke2Config,
+    KopsCluster,
+    ArgumentList,
+}
+
+impl InputForm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputForm::StaticPodManifest => "StaticPodManifest",
+            InputForm::KubeadmClusterConfiguration => "KubeadmClusterConfiguration",
+            InputForm::SystemdUnit => "SystemdUnit",
+            InputForm::ShellScript => "ShellScript",
+            InputForm::K3sArgs => "K3sArgs",
+            InputForm::K3sConfig => "K3sConfig",
+            InputForm::Rke2Config => "Rke2Config",
+            InputForm::KopsCluster => "KopsCluster",
+            InputForm::ArgumentList => "ArgumentList",
+        }
+    }
+}
+
+/// What one input says about kube-apiserver.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiserverConfig {
+    pub source: InputForm,
+    pub flags: AdmissionFlags,
+    pub stated_version: Option<StatedVersion>,
+    /// Things the reader should know (installer defaults applied, several apiservers, ...).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("no kube-apiserver configuration found: {0}")]
+    NotRecognised(String),
+    #[error("input is empty")]
+    Empty,
+}
+
+impl ParseError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ParseError::NotRecognised(_) => "NotRecognised",
+            ParseError::Empty => "Empty",
+        }
+    }
+}
+
+/// Installer defaults that the installer passes unless the user sets the same flag.
+/// kubeadm: `--enable-admission-plugins=NodeRestriction` (getAPIServerCommand); k3s and RKE2 set
+/// the same in their server code. User args with the same flag name replace the default.
+const INSTALLER_DEFAULT_ENABLE: &str = "NodeRestriction";
+
+/// Recognises the input form and extracts the flags. `path` is only a hint (e.g. "rke2" in it).
+pub fn parse_input(text: &str, path: Option<&str>) -> Result<ApiserverConfig, ParseError> {
+    if text.trim().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let hint = path.unwrap_or("").to_ascii_lowercase();
+    // JSON array (the k3s node-args annotation, or a saved argv)
+    if text.trim_start().starts_with('[')
+        && let Ok(items) = serde_json::from_str::<Vec<String>>(text)
+    {
+        return Ok(from_arg_vector(&items, text));
+    }
+    if let Some(cfg) = parse_yaml_documents(text, &hint) {
+        return Ok(cfg);
+    }
+    if text.lines().any(|l| l.trim_start().starts_with("ExecStart=")) {
+        return parse_systemd(text);
+    }
+    parse_shell_or_args(text)
+}
+
+fn from_arg_vector(items: &[String], text: &str) -> ApiserverConfig {
+    if items.iter().any(|a| a.starts_with("--kube-apiserver-arg")) {
+        return k3s_from_args(items, text, InputForm::K3sArgs);
+    }
+    let args = apiserver_args(items).unwrap_or_else(|| items.to_vec());
+    ApiserverConfig {
+        source: InputForm::ArgumentList,
+        flags: flags_from_args(&args),
+        stated_version: find_in_text(text),
+        notes: vec![],
+    }
+}
+
+fn parse_yaml_documents(text: &str, hint: &str) -> Option<ApiserverConfig> {
+    let mut docs = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(text) {
+        match <Value as serde::Deserialize>::deserialize(doc) {
+            Ok(v) => docs.push(v),
+            Err(_) => return None,
+        }
+    }
+    let mut found: Vec<ApiserverConfig> = Vec::new();
+    let mut kubeadm_version: Option<StatedVersion> = None;
+    for doc in &docs {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        if kind == "ClusterConfiguration" && api.starts_with("kubeadm.k8s.io") {
+            let cfg = kubeadm(doc);
+            kubeadm_version = cfg.stated_version.clone();
+            found.push(cfg);
+        } else if kind == "Cluster" && api.starts_with("kops") {
+            found.push(kops(doc));
+        } else if let Some(cfg) = pod_like(doc, text) {
+            found.extend(cfg);
+        } else if let Some(cfg) = k3s_config(doc, text, hint) {
+            found.push(cfg);
+        } else if let Some(seq) = doc.as_sequence() {
+            let items: Vec<String> = seq.iter().filter_map(|v| v.as_str().map(String::from)).collect();
+            if !items.is_empty() && items.len() == seq.len() && items.iter().any(|a| a.starts_with('-')) {
+                found.push(from_arg_vector(&items, text));
+            }
+        }
+    }
+    let mut first = found.into_iter();
+    let mut cfg = first.next()?;
+    let rest: Vec<ApiserverConfig> = first.collect();
+    if !rest.is_empty() {
+        cfg.notes.push(format!(
+            "{} more kube-apiserver configuration(s) in this file; the first is audited",
+            rest.len()
+        ));
+    }
+    if cfg.stated_version.is_none() {
+        cfg.stated_version = kubeadm_version;
+    }
+    Some(cfg)
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_sequence)
+        .map(|s| {
+            s.iter()
+                .filter_map(|x| match x {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Pod, Deployment/DaemonSet-like (spec.template.spec) or a List of them: the kube-apiserver
+/// container's command + args.
+fn pod_like(doc: &Value, text: &str) -> Option<Vec<ApiserverConfig>> {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind == "List" || kind == "PodList" {
+        let items = doc.get("items")?.as_sequence()?;
+        let out: Vec<ApiserverConfig> = items.iter().filter_map(|i| pod_like(i, text)).flatten().collect();
+        return (!out.is_empty()).then_some(out);
+    }
+    let spec = doc.get("spec")?;
+    let pod_spec = if spec.get("containers").is_some() {
+        spec
+    } else {
+        spec.get("template")?.get("spec")?
+    };
+    let containers = pod_spec.get("containers")?.as_sequence()?;
+    for c in containers {
+        let command = strings(c.get("command"));
+        let args = strings(c.get("args"));
+        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+        let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+        let mut argv = command.clone();
+        argv.extend(args.iter().cloned());
+        let apiserver = apiserver_args(&argv);
+        let is_apiserver = name == "kube-apiserver" || image.contains("kube-apiserver") || apiserver.is_some();
+        if !is_apiserver {
+            continue;
+        }
+        let args = apiserver.unwrap_or(argv);
+        let stated_version = find_in_text(image).or_else(|| find_in_text(text));
+        return Some(vec![ApiserverConfig {
+            source: InputForm::StaticPodManifest,
+            flags: flags_from_args(&args),
+            stated_version,
+            notes: vec![],
+        }]);
+    }
+    None
+}
+
+/// kubeadm ClusterConfiguration: `apiServer.extraArgs` as a map (v1beta3) or a list of
+/// `{name, value}` (v1beta4, where a name may repeat). kubeadm's own default
+/// `enable-admission-plugins=NodeRestriction` applies unless extraArgs sets that flag.
+fn kubeadm(doc: &Value) -> ApiserverConfig {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Some(extra) = doc.get("apiServer").and_then(|a| a.get("extraArgs")) {
+        if let Some(map) = extra.as_mapping() {
+            for (k, v) in map {
+                if let (Some(k), Some(v)) = (k.as_str(), scalar(v)) {
+                    pairs.push((k.to_string(), v));
+                }
+            }
+        } else if let Some(list) = extra.as_sequence() {
+            for item in list {
+                let name = item.get("name").and_then(Value::as_str);
+                let value = item.get("value").and_then(scalar);
+                if let (Some(n), Some(v)) = (name, value) {
+                    pairs.push((n.to_string(), v));
+                }
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    if !pairs.iter().any(|(k, _)| k == "enable-admission-plugins") {
+        pairs.insert(0, ("enable-admission-plugins".into(), INSTALLER_DEFAULT_ENABLE.into()));
+        notes.push("kubeadm's default --enable-admission-plugins=NodeRestriction applied (extraArgs do not set it)".into());
+    }
+    let mut flags = AdmissionFlags::default();
+    for (k, v) in &pairs {
+        apply(&mut flags, k, v);
+    }
+    let stated_version = doc
+        .get("kubernetesVersion")
+        .and_then(scalar)
+        .and_then(|raw| {
+            KubeVersion::parse(&raw).map(|version| StatedVersion {
+                version,
+                raw,
+                from: "kubeadm kubernetesVersion".into(),
+            })
+        });
+    ApiserverConfig {
+        source: InputForm::KubeadmClusterConfiguration,
+        flags,
+        stated_version,
+        notes,
+    }
+}
+
+/// kops Cluster: `spec.kubeAPIServer.enableAdmissionPlugins` / `admissionControl` /
+/// `disableAdmissionPlugins` (lists), `spec.kubernetesVersion`.
+fn kops(doc: &Value) -> ApiserverConfig {
+    let spec = doc.get("spec");
+    let api = spec.and_then(|s| s.get("kubeAPIServer"));
+    let list = |key: &str| -> Option<Vec<String>> {
+        let v = api?.get(key)?;
+        match v {
+            Value::Sequence(_) => Some(strings(Some(v))),
+            Value::String(s) => Some(super::args::split_list(s)),
+            _ => None,
+        }
+    };
+    let flags = AdmissionFlags {
+        enable: list("enableAdmissionPlugins"),
+        disable: list("disableAdmissionPlugins"),
+        admission_control: list("admissionControl"),
+        config_file: api
+            .and_then(|a| a.get("admissionControlConfigFile"))
+            .and_then(scalar),
+        feature_gates: Default::default(),
+    };
+    let mut notes = Vec::new();
+    if flags.is_empty() {
+        notes.push("kops sets its own admission defaults when spec.kubeAPIServer names none; they are not modelled here".into());
+    }
+    let stated_version = spec
+        .and_then(|s| s.get("kubernetesVersion"))
+        .and_then(scalar)
+        .and_then(|raw| {
+            KubeVersion::parse(&raw).map(|version| StatedVersion {
+                version,
+                raw,
+                from: "kops kubernetesVersion".into(),
+            })
+        });
+    ApiserverConfig {
+        source: InputForm::KopsCluster,
+        flags,
+        stated_version,
+        notes,
+    }
+}
+
+/// k3s/RKE2 `config.yaml`: `kube-apiserver-arg:` as a list (or one string) of `flag=value`.
+fn k3s_config(doc: &Value, text: &str, hint: &str) -> Option<ApiserverConfig> {
+    let map = doc.as_mapping()?;
+    let key = ["kube-apiserver-arg", "kube-apiserver-args"]
+        .into_iter()
+        .find(|k| map.contains_key(*k))?;
+    let v = doc.get(key)?;
+    let items: Vec<String> = match v {
+        Value::Sequence(_) => strings(Some(v)),
+        Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let rke2 = hint.contains("rke2")
+        || ["cni", "profile", "pod-security-admission-config-file"]
+            .iter()
+            .any(|k| map.contains_key(*k));
+    let form = if rke2 { InputForm::Rke2Config } else { InputForm::K3sConfig };
+    Some(k3s_pairs(items, text, form))
+}
+
+/// `k3s server --kube-apiserver-arg=enable-admission-plugins=... --kube-apiserver-arg "x=y"`
+/// (also the node-args annotation, where value and flag are separate array items).
+fn k3s_from_args(args: &[String], text: &str, form: InputForm) -> ApiserverConfig {
+    let mut items = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        i += 1;
+        for flag in ["--kube-apiserver-arg", "--kube-apiserver-args"] {
+            if let Some(rest) = a.strip_prefix(flag) {
+                if let Some(v) = rest.strip_prefix('=') {
+                    items.push(v.to_string());
+                } else if rest.is_empty()
+                    && let Some(v) = args.get(i)
+                {
+                    items.push(v.clone());
+                    i += 1;
+                }
+            }
+        }
+    }
+    k3s_pairs(items, text, form)
+}
+
+fn k3s_pairs(items: Vec<String>, text: &str, form: InputForm) -> ApiserverConfig {
+    let mut pairs: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|it| {
+            let it = it.trim_start_matches('-');
+            it.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    let mut notes = Vec::new();
+    if !pairs.iter().any(|(k, _)| k == "enable-admission-plugins") {
+        pairs.insert(0, ("enable-admission-plugins".into(), INSTALLER_DEFAULT_ENABLE.into()));
+        notes.push(format!(
+            "{}'s default enable-admission-plugins=NodeRestriction applied (no kube-apiserver-arg sets it)",
+            if form == InputForm::Rke2Config { "RKE2" } else { "k3s" }
+        ));
+    }
+    let mut flags = AdmissionFlags::default();
+    // k3s merges user args over its defaults by flag name: the last value of a name wins
+    let mut seen = std::collections::BTreeMap::new();
+    for (k, v) in &pairs {
+        seen.insert(k.clone(), v.clone());
+    }
+    for (k, v) in &seen {
+        apply(&mut flags, k, v);
+    }
+    ApiserverConfig {
+        source: form,
+        flags,
+        stated_version: find_in_text(text),
+        notes,
+    }
+}
+
+fn parse_systemd(text: &str) -> Result<ApiserverConfig, ParseError> {
+    for exec in systemd_exec_starts(text) {
+        for cmd in shell_commands(&exec) {
+            if let Some(args) = apiserver_args(&cmd) {
+                return Ok(ApiserverConfig {
+                    source: InputForm::SystemdUnit,
+                    flags: flags_from_args(&args),
+                    stated_version: find_in_text(text),
+                    notes: vec![],
+                });
+            }
+            if cmd.iter().any(|w| w.starts_with("--kube-apiserver-arg")) {
+                return Ok(k3s_from_args(&cmd, text, InputForm::K3sArgs));
+            }
+        }
+    }
+    Err(ParseError::NotRecognised(
+        "systemd unit whose ExecStart runs neither kube-apiserver nor k3s/rke2 with --kube-apiserver-arg".into(),
+    ))
+}
+
+fn parse_shell_or_args(text: &str) -> Result<ApiserverConfig, ParseError> {
+    let commands = shell_commands(text);
+    for cmd in &commands {
+        if let Some(args) = apiserver_args(cmd) {
+            return Ok(ApiserverConfig {
+                source: InputForm::ShellScript,
+                flags: flags_from_args(&args),
+                stated_version: find_in_text(text),
+                notes: vec![],
+            });
+        }
+    }
+    let all: Vec<String> = commands.iter().flatten().cloned().collect();
+    if all.iter().any(|w| w.starts_with("--kube-apiserver-arg")) {
+        return Ok(k3s_from_args(&all, text, InputForm::K3sArgs));
+    }
+    // a plain argument list: every command is flags (one per line, or all on one line)
+    if !all.is_empty() && commands.iter().all(|c| c.first().is_some_and(|w| w.starts_with("--"))) {
+        let flags = flags_from_args(&all);
+        return Ok(ApiserverConfig {
+            source: InputForm::ArgumentList,
+            flags,
+            stated_version: find_in_text(text),
+            notes: vec![],
+        });
+    }
+    Err(ParseError::NotRecognised(
+        "not a static pod manifest, kubeadm ClusterConfiguration, kops Cluster, k3s/RKE2 config, systemd unit, shell script running kube-apiserver or argument list".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn static_pod_command_and_args_multi_doc() {
+        let text = r#"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kube-apiserver
+  namespace: kube-system
+  labels: {component: kube-apiserver, tier: control-plane}
+spec:
+  containers:
+  - name: kube-apiserver
+    image: registry.k8s.io/kube-apiserver:v1.29.3
+    command:
+    - kube-apiserver
+    - --advertise-address=10.0.0.1
+    - --enable-admission-plugins=NodeRestriction,PodSecurityPolicy
+    args:
+    - --disable-admission-plugins
+    - "DefaultStorageClass"
+"#;
+        let cfg = parse_input(text, None).unwrap();
+        assert_eq!(cfg.source, InputForm::StaticPodManifest);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "PodSecurityPolicy"])));
+        assert_eq!(cfg.flags.disable, Some(s(&["DefaultStorageClass"])));
+        let v = cfg.stated_version.unwrap();
+        assert_eq!(v.version, KubeVersion::new(1, 29));
+        assert_eq!(v.raw, "v1.29.3");
+    }
+
+    #[test]
+    fn kubeadm_map_and_list_forms() {
+        let map = r#"
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+kubernetesVersion: v1.28.4
+apiServer:
+  extraArgs:
+    enable-admission-plugins: NodeRestriction,AlwaysPullImages
+    admission-control-config-file: /etc/kubernetes/adm.yaml
+"#;
+        let cfg = parse_input(map, None).unwrap();
+        assert_eq!(cfg.source, InputForm::KubeadmClusterConfiguration);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "AlwaysPullImages"])));
+        assert_eq!(cfg.flags.config_file.as_deref(), Some("/etc/kubernetes/adm.yaml"));
+        assert_eq!(cfg.stated_version.unwrap().version, KubeVersion::new(1, 28));
+        assert!(cfg.notes.is_empty());
+
+        let list = r#"
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: "1.31.0"
+apiServer:
+  extraArgs:
+  - name: disable-admission-plugins
+    value: ServiceAccount
+  - name: enable-admission-plugins
+    value: AlwaysPullImages
+  - name: enable-admission-plugins
+    value: EventRateLimit
+"#;
+        let cfg = parse_input(list, None).unwrap();
+        assert_eq!(cfg.flags.disable, Some(s(&["ServiceAccount"])));
+        // a repeated name in v1beta4 becomes a repeated flag: pflag appends
+        assert_eq!(cfg.flags.enable, Some(s(&["AlwaysPullImages", "EventRateLimit"])));
+        assert_eq!(cfg.stated_version.unwrap().version, KubeVersion::new(1, 31));
+
+        let none = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n";
+        let cfg = parse_input(none, None).unwrap();
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction"])));
+        assert_eq!(cfg.notes.len(), 1);
+        assert!(cfg.stated_version.is_none());
+    }
+
+    #[test]
+    fn systemd_unit() {
+        let unit = r#"[Unit]
+Description=Kubernetes API Server
+# ExecStart=/bin/false  (commented out)
+
+[Service]
+ExecStart=/usr/local/bin/kube-apiserver \
+  --etcd-servers=https://10.0.0.2:2379 \
+  --enable-admission-plugins="NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurityPolicy" \
+  --admission-control-config-file /etc/kubernetes/admission.yaml \
+  --v=2
+Restart=on-failure
+"#;
+        let cfg = parse_input(unit, Some("/etc/systemd/system/kube-apiserver.service")).unwrap();
+        assert_eq!(cfg.source, InputForm::SystemdUnit);
+        assert_eq!(
+            cfg.flags.enable,
+            Some(s(&["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "PodSecurityPolicy"]))
+        );
+        assert_eq!(cfg.flags.config_file.as_deref(), Some("/etc/kubernetes/admission.yaml"));
+        assert!(cfg.stated_version.is_none());
+    }
+
+    #[test]
+    fn shell_script() {
+        let script = r#"#!/bin/bash
+set -euo pipefail
+# old flags, kept for reference:
+# --admission-control=AlwaysAdmit
+CFG=/etc/k8s/adm.yaml
+exec /opt/bin/kube-apiserver \
+    --admission-control-config-file="$CFG" \
+    --enable-admission-plugins 'NodeRestriction,EventRateLimit' \
+    --enable-admission-plugins=AlwaysPullImages \
+    --disable-admission-plugins=DefaultStorageClass   # no default SC here
+"#;
+        let cfg = parse_input(script, Some("start.sh")).unwrap();
+        assert_eq!(cfg.source, InputForm::ShellScript);
+        assert_eq!(
+            cfg.flags.enable,
+            Some(s(&["NodeRestriction", "EventRateLimit", "AlwaysPullImages"]))
+        );
+        assert_eq!(cfg.flags.disable, Some(s(&["DefaultStorageClass"])));
+        assert_eq!(cfg.flags.config_file.as_deref(), Some("$CFG"));
+        assert_eq!(cfg.flags.admission_control, None, "commented flag ignored");
+    }
+
+    #[test]
+    fn k3s_cli_lines_and_config() {
+        let cli = "curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=v1.28.5+k3s1 sh -s - server \\\n  --kube-apiserver-arg=enable-admission-plugins=NodeRestriction,AlwaysPullImages \\\n  --kube-apiserver-arg \"disable-admission-plugins=ServiceAccount\"\n";
+        let cfg = parse_input(cli, None).unwrap();
+        assert_eq!(cfg.source, InputForm::K3sArgs);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "AlwaysPullImages"])));
+        assert_eq!(cfg.flags.disable, Some(s(&["ServiceAccount"])));
+        assert_eq!(cfg.stated_version.unwrap().raw, "v1.28.5+k3s1");
+
+        let conf = "write-kubeconfig-mode: \"0644\"\nkube-apiserver-arg:\n  - \"enable-admission-plugins=AlwaysAdmit\"\n  - admission-control-config-file=/etc/rancher/k3s/psa.yaml\n";
+        let cfg = parse_input(conf, Some("/etc/rancher/k3s/config.yaml")).unwrap();
+        assert_eq!(cfg.source, InputForm::K3sConfig);
+        // the user's flag replaces k3s's NodeRestriction default (k3s merges by flag name)
+        assert_eq!(cfg.flags.enable, Some(s(&["AlwaysAdmit"])));
+        assert_eq!(cfg.flags.config_file.as_deref(), Some("/etc/rancher/k3s/psa.yaml"));
+
+        let rke2 = "profile: cis\nkube-apiserver-arg: \"disable-admission-plugins=AlwaysDeny\"\n";
+        let cfg = parse_input(rke2, Some("/etc/rancher/rke2/config.yaml")).unwrap();
+        assert_eq!(cfg.source, InputForm::Rke2Config);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction"])));
+        assert_eq!(cfg.flags.disable, Some(s(&["AlwaysDeny"])));
+    }
+
+    #[test]
+    fn k3s_node_args_annotation_json() {
+        let ann = r#"["server","--kube-apiserver-arg","enable-admission-plugins=NodeRestriction,EventRateLimit","--token","********"]"#;
+        let cfg = parse_input(ann, None).unwrap();
+        assert_eq!(cfg.source, InputForm::K3sArgs);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "EventRateLimit"])));
+    }
+
+    #[test]
+    fn kops_cluster() {
+        let text = r#"
+apiVersion: kops.k8s.io/v1alpha2
+kind: Cluster
+metadata: {name: k.example.com}
+spec:
+  kubernetesVersion: 1.24.3
+  kubeAPIServer:
+    enableAdmissionPlugins:
+    - NodeRestriction
+    - PodSecurityPolicy
+    disableAdmissionPlugins: [AlwaysDeny]
+"#;
+        let cfg = parse_input(text, None).unwrap();
+        assert_eq!(cfg.source, InputForm::KopsCluster);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "PodSecurityPolicy"])));
+        assert_eq!(cfg.flags.disable, Some(s(&["AlwaysDeny"])));
+        assert_eq!(cfg.stated_version.unwrap().version, KubeVersion::new(1, 24));
+        let old = "apiVersion: kops/v1alpha2\nkind: Cluster\nspec:\n  kubeAPIServer:\n    admissionControl: [NamespaceLifecycle, Initializers]\n";
+        let cfg = parse_input(old, None).unwrap();
+        assert_eq!(cfg.flags.admission_control, Some(s(&["NamespaceLifecycle", "Initializers"])));
+    }
+
+    #[test]
+    fn plain_argument_lists() {
+        let one_per_line = "--enable-admission-plugins=NodeRestriction\n--admission-control AlwaysAdmit,ServiceAccount\n";
+        let cfg = parse_input(one_per_line, None).unwrap();
+        assert_eq!(cfg.source, InputForm::ArgumentList);
+        assert_eq!(cfg.flags.admission_control, Some(s(&["AlwaysAdmit", "ServiceAccount"])));
+        let one_line = "--enable-admission-plugins=A --enable-admission-plugins=B";
+        assert_eq!(parse_input(one_line, None).unwrap().flags.enable, Some(s(&["A", "B"])));
+        let yaml_list = "- kube-apiserver\n- --disable-admission-plugins=ServiceAccount\n";
+        let cfg = parse_input(yaml_list, None).unwrap();
+        assert_eq!(cfg.source, InputForm::ArgumentList);
+        assert_eq!(cfg.flags.disable, Some(s(&["ServiceAccount"])));
+        let json = r#"["kube-apiserver", "--enable-admission-plugins", "AlwaysAdmit"]"#;
+        assert_eq!(parse_input(json, None).unwrap().flags.enable, Some(s(&["AlwaysAdmit"])));
+    }
+
+    #[test]
+    fn rejects_unrelated_input() {
+        assert_eq!(parse_input("  \n", None), Err(ParseError::Empty));
+        assert!(matches!(
+            parse_input("echo hello\nls -l\n", None),
+            Err(ParseError::NotRecognised(_))
+        ));
+        assert!(matches!(
+            parse_input("apiVersion: v1\nkind: ConfigMap\n", None),
+            Err(ParseError::NotRecognised(_))
+        ));
+    }
+}
