@@ -261,3 +261,63 @@ mod tests {
         assert_eq!(due(&state, &audit(2), &fp, interval, now).reason, "SpecChanged");
     }
 }
+
+#[cfg(test)]
+mod status_size {
+    use super::*;
+    use crate::finding::{CheckId, Severity, TargetRef};
+    use crate::pprof::model::{Frame, GoroutineGroup, GoroutineProfile};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    /// Status stays well under etcd's 1.5 MiB object limit (and our 256 KiB goal) at 5,000 targets, with
+    /// history for every target and a finding on every target.
+    #[test]
+    fn status_at_5000_targets_is_well_under_256_kib() {
+        let mut state = AuditState::default();
+        let mut report = AuditReport::default();
+        for i in 0..5000u64 {
+            let target = TargetRef {
+                namespace: format!("team-{}", i % 40),
+                pod: format!("api-{i:05}-7d9f8c6b5-x2x9z"),
+                container: None,
+            };
+            for round in 0..16i64 {
+                let groups = (0..6)
+                    .map(|g| GoroutineGroup {
+                        count: 10 + g * 7 + round as u64,
+                        frames: vec![Frame::new(format!("main.site{g}"), "/app/main.go", 40 + g as u32)],
+                        ..Default::default()
+                    })
+                    .collect::<Vec<_>>();
+                let total = groups.iter().map(|g| g.count).sum();
+                let snap = crate::collect::snapshot::Snapshot {
+                    at: 1_700_000_000 + round * 300,
+                    goroutines: Some(GoroutineProfile { total, groups, leak_profile: false }),
+                    ..Default::default()
+                };
+                state.history.record(&target.key(), &snap);
+            }
+            report.targets.push(TargetReport {
+                target: target.clone(),
+                url: Some(format!("http://10.1.{}.{}:6060/debug/pprof", i / 250, i % 250)),
+                result: if i % 10 == 0 { "Timeout".into() } else { "Ok".into() },
+                message: None,
+                goroutines: Some(120),
+            });
+            let mut f = Finding::new(CheckId::GoroutineLeak, Severity::Warning, "x".repeat(200)).with_target(target);
+            f.function = Some("main.(*Server).handleStream.func1".into());
+            f.file = Some("/src/app/internal/server/stream.go".into());
+            f.line = Some(214);
+            f.count = Some(1500);
+            report.findings.push(f.with_evidence("growthPerHour", 120).with_evidence("createdBy", "main.serve"));
+        }
+        let history = state.history_status();
+        let now = Time("2026-01-01T00:00:00Z".parse().unwrap());
+        let status = crate::report::build_status(None, Some(1), &report, vec![], history, &now);
+        let bytes = serde_json::to_vec(&status).unwrap().len();
+        println!("status at 5000 targets: {bytes} bytes ({} history entries)", status.history.len());
+        assert!(bytes < 200 * 1024, "status is {bytes} bytes");
+        assert_eq!(status.targets.as_ref().unwrap().count, 5000);
+        assert_eq!(status.summary.total, 5000);
+    }
+}
