@@ -621,13 +621,13 @@ fn dedupe(findings: &mut Vec<Finding>) {
     });
 }
 
-/// A registered plugin or non-plugin whose name differs only in case or by one edit.
+/// A known plugin whose name differs only in case or by at most two edits (typos).
 fn closest(kb: &KnowledgeBase, name: &str) -> Option<String> {
     let lower = name.trim().to_ascii_lowercase();
     kb.plugins
         .iter()
         .map(|p| p.name.as_str())
-        .find(|p| p.to_ascii_lowercase() == lower || edit_distance(&p.to_ascii_lowercase(), &lower) == 1)
+        .find(|p| p.to_ascii_lowercase() == lower || edit_distance(&p.to_ascii_lowercase(), &lower) <= 2)
         .map(String::from)
 }
 
@@ -643,4 +643,276 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::args::flags_from_args;
+
+    fn kb() -> KnowledgeBase {
+        KnowledgeBase::embedded().expect("embedded KB")
+    }
+    fn v(m: u32) -> Option<KubeVersion> {
+        Some(KubeVersion::new(1, m))
+    }
+    fn flags(args: &[&str]) -> AdmissionFlags {
+        flags_from_args(args)
+    }
+    fn find<'a>(e: &'a Evaluation, check: CheckId, plugin: &str) -> Option<&'a Finding> {
+        e.findings
+            .iter()
+            .find(|f| f.check == check && f.plugin.as_deref() == Some(plugin))
+    }
+
+    #[test]
+    fn psp_upgrade_preview() {
+        let kb = kb();
+        let f = flags(&["--enable-admission-plugins=NodeRestriction,PodSecurityPolicy"]);
+        let now = evaluate(&kb, &f, v(24), None);
+        let dep = find(&now, CheckId::DeprecatedAdmissionPlugin, "PodSecurityPolicy").unwrap();
+        assert_eq!(dep.severity, Severity::Warning);
+        assert_eq!(dep.evidence["removedIn"], "1.25");
+        assert_eq!(dep.evidence["deprecatedIn"], "1.21");
+        assert!(find(&now, CheckId::RemovedAdmissionPlugin, "PodSecurityPolicy").is_none());
+
+        let up = evaluate(&kb, &f, v(24), v(25));
+        assert_eq!(up.evaluated_version, v(25));
+        let rem = find(&up, CheckId::RemovedAdmissionPlugin, "PodSecurityPolicy").unwrap();
+        assert_eq!(rem.severity, Severity::Critical);
+        assert!(rem.message.contains("kube-apiserver 1.25 and later will not start"), "{}", rem.message);
+        assert!(rem.message.contains("enable-admission-plugins plugin \"PodSecurityPolicy\" is unknown"));
+        assert!(rem.message.contains("PodSecurity"), "replacement named");
+        assert_eq!(rem.evidence["removedIn"], "1.25");
+        assert_eq!(rem.evidence["deprecatedIn"], "1.21");
+        // running version says "refuses"
+        let run = evaluate(&kb, &f, v(26), None);
+        let rem = find(&run, CheckId::RemovedAdmissionPlugin, "PodSecurityPolicy").unwrap();
+        assert!(rem.message.contains("kube-apiserver 1.26 refuses to start"), "{}", rem.message);
+    }
+
+    /// Every removed plugin in the KB: enabling it is fine (no Removed/Unknown) in its last
+    /// version and a critical RemovedAdmissionPlugin from its removal on.
+    #[test]
+    fn every_removed_plugin_blocks_from_its_removal() {
+        let kb = kb();
+        let mut n = 0;
+        for p in kb.plugins.iter().filter(|p| p.removed.is_some()) {
+            n += 1;
+            let removed = p.removed.as_ref().unwrap().in_version;
+            let last = p.registered.to.unwrap();
+            let arg = format!("--enable-admission-plugins={}", p.name);
+            let f = flags(&[arg.as_str()]);
+            let before = evaluate(&kb, &f, Some(last), None);
+            assert!(find(&before, CheckId::RemovedAdmissionPlugin, &p.name).is_none(), "{}", p.name);
+            assert!(find(&before, CheckId::UnknownAdmissionPlugin, &p.name).is_none(), "{}", p.name);
+            let after = evaluate(&kb, &f, Some(last), Some(removed));
+            let r = find(&after, CheckId::RemovedAdmissionPlugin, &p.name)
+                .unwrap_or_else(|| panic!("{} at {removed}", p.name));
+            assert_eq!(r.severity, Severity::Critical);
+            assert_eq!(r.evidence["removedIn"], removed.to_string());
+            assert!(r.message.contains(&format!("kube-apiserver {removed} and later will not start")));
+        }
+        assert!(n >= 11);
+    }
+
+    /// Every plugin in the KB, enabled in each version it is registered: never Unknown/Removed;
+    /// enabled one version before it exists: Unknown (critical).
+    #[test]
+    fn every_plugin_registered_or_unknown_by_version() {
+        let kb = kb();
+        for p in &kb.plugins {
+            let arg = format!("--enable-admission-plugins={}", p.name);
+            let f = flags(&[arg.as_str()]);
+            let to = p.registered.to.unwrap_or(kb.coverage.to);
+            for m in p.registered.from.minor..=to.minor {
+                let e = evaluate(&kb, &f, v(m), None);
+                assert!(find(&e, CheckId::UnknownAdmissionPlugin, &p.name).is_none(), "{} 1.{m}", p.name);
+                assert!(find(&e, CheckId::RemovedAdmissionPlugin, &p.name).is_none(), "{} 1.{m}", p.name);
+                assert!(e.effective.plugins.contains(&p.name));
+            }
+            if p.registered.from > kb.coverage.from {
+                let e = evaluate(&kb, &f, v(p.registered.from.minor - 1), None);
+                let u = find(&e, CheckId::UnknownAdmissionPlugin, &p.name).unwrap_or_else(|| panic!("{}", p.name));
+                assert_eq!(u.severity, Severity::Critical);
+                assert!(u.message.contains("was added in"));
+            }
+        }
+    }
+
+    #[test]
+    fn removed_plugin_only_disabled_still_stops_the_apiserver() {
+        // verified against kube-apiserver v1.37.2: disable names are validated as well
+        let kb = kb();
+        let e = evaluate(&kb, &flags(&["--disable-admission-plugins=PodSecurityPolicy"]), v(24), v(25));
+        let r = find(&e, CheckId::RemovedAdmissionPlugin, "PodSecurityPolicy").unwrap();
+        assert_eq!(r.severity, Severity::Critical);
+        assert!(r.message.contains("disable-admission-plugins plugin \"PodSecurityPolicy\" is unknown"));
+        assert!(r.message.contains("delete it from the flag"));
+        // ... but a disabled, still-registered deprecated plugin is no deprecation problem
+        let e = evaluate(&kb, &flags(&["--disable-admission-plugins=PodSecurityPolicy"]), v(24), None);
+        assert!(e.findings.iter().all(|f| f.plugin.as_deref() != Some("PodSecurityPolicy")));
+    }
+
+    #[test]
+    fn conflicting_and_mutually_exclusive() {
+        let kb = kb();
+        let e = evaluate(
+            &kb,
+            &flags(&["--enable-admission-plugins=AlwaysPullImages", "--disable-admission-plugins=AlwaysPullImages"]),
+            v(30),
+            None,
+        );
+        let c = find(&e, CheckId::ConflictingAdmissionPlugin, "AlwaysPullImages").unwrap();
+        assert_eq!(c.severity, Severity::Critical);
+        assert!(c.message.contains("[AlwaysPullImages] in enable-admission-plugins and disable-admission-plugins overlapped"));
+        let e = evaluate(
+            &kb,
+            &flags(&["--admission-control=NamespaceLifecycle", "--enable-admission-plugins=NodeRestriction"]),
+            v(30),
+            None,
+        );
+        assert!(e.findings.iter().any(|f| f.check == CheckId::ConflictingAdmissionPlugin
+            && f.evidence.get("reason").map(String::as_str) == Some("MutuallyExclusiveFlags")));
+    }
+
+    #[test]
+    fn admission_control_is_exact_and_deprecated() {
+        let kb = kb();
+        let e = evaluate(&kb, &flags(&["--admission-control=NamespaceLifecycle,LimitRanger,NodeRestriction"]), v(28), None);
+        assert!(e.effective.complete);
+        assert_eq!(e.effective.plugins, vec!["LimitRanger", "NamespaceLifecycle", "NodeRestriction"]);
+        let d = e.findings.iter().find(|f| f.check == CheckId::DeprecatedAdmissionFlag).unwrap();
+        assert_eq!(d.evidence["deprecatedIn"], "1.10");
+        // ServiceAccount and PodSecurity are not in the list: disabled
+        let sa = find(&e, CheckId::RecommendedAdmissionPluginDisabled, "ServiceAccount").unwrap();
+        assert_eq!(sa.evidence["cis"], "1.2.12");
+        assert!(sa.message.contains("not in the --admission-control list"));
+        assert!(find(&e, CheckId::RecommendedAdmissionPluginDisabled, "PodSecurity").is_some());
+        assert!(find(&e, CheckId::RecommendedAdmissionPluginDisabled, "NodeRestriction").is_none());
+        // 1.9: the flag was the only one, not deprecated yet
+        let e = evaluate(&kb, &flags(&["--admission-control=NamespaceLifecycle"]), v(9), None);
+        assert!(e.findings.iter().all(|f| f.check != CheckId::DeprecatedAdmissionFlag));
+    }
+
+    #[test]
+    fn effective_is_defaults_plus_enabled_minus_disabled() {
+        let kb = kb();
+        let e = effective(
+            &kb,
+            &flags(&["--enable-admission-plugins=NodeRestriction", "--disable-admission-plugins=DefaultStorageClass"]),
+            v(37),
+        );
+        assert!(e.complete);
+        assert!(e.plugins.contains(&"NodeRestriction".to_string()));
+        assert!(e.plugins.contains(&"NamespaceLifecycle".to_string()));
+        assert!(!e.plugins.contains(&"DefaultStorageClass".to_string()));
+        assert_eq!(e.plugins.len(), 25);
+        let unknown = effective(&kb, &flags(&["--enable-admission-plugins=NodeRestriction"]), None);
+        assert!(!unknown.complete);
+        assert_eq!(unknown.plugins, vec!["NodeRestriction"]);
+        assert!(unknown.note.unwrap().contains("version unknown"));
+    }
+
+    #[test]
+    fn not_admission_plugins_are_unknown_with_explanation() {
+        let kb = kb();
+        for (name, says) in [
+            ("PodPriority", "PodPriority is a feature gate, not an admission plugin"),
+            ("LegacyServiceAccountTokenNoAutoGeneration", "is a feature gate"),
+            ("RuntimeClassHandler", "the plugin is RuntimeClass"),
+        ] {
+            for version in [v(30), None] {
+                let arg = format!("--enable-admission-plugins={name}");
+                let e = evaluate(&kb, &flags(&[arg.as_str()]), version, None);
+                let u = find(&e, CheckId::UnknownAdmissionPlugin, name).unwrap_or_else(|| panic!("{name}"));
+                assert_eq!(u.severity, Severity::Critical);
+                assert!(u.message.contains(says), "{}", u.message);
+            }
+        }
+        let e = evaluate(&kb, &flags(&["--enable-admission-plugins=NodeRestrictoin"]), v(30), None);
+        let u = find(&e, CheckId::UnknownAdmissionPlugin, "NodeRestrictoin").unwrap();
+        assert!(u.message.contains("Did you mean NodeRestriction?"));
+        let e = evaluate(&kb, &flags(&["--enable-admission-plugins=NodeRestriction, AlwaysPullImages"]), v(30), None);
+        let u = find(&e, CheckId::UnknownAdmissionPlugin, " AlwaysPullImages").unwrap();
+        assert!(u.message.contains("does not trim spaces"));
+        // newer than the KB: not claimed to stop the apiserver
+        let e = evaluate(&kb, &flags(&["--enable-admission-plugins=BrandNew"]), v(39), None);
+        assert_eq!(find(&e, CheckId::UnknownAdmissionPlugin, "BrandNew").unwrap().severity, Severity::Warning);
+    }
+
+    #[test]
+    fn insecure_and_recommended() {
+        let kb = kb();
+        let e = evaluate(
+            &kb,
+            &flags(&["--enable-admission-plugins=AlwaysAdmit,NamespaceExists,NodeRestriction", "--disable-admission-plugins=ServiceAccount"]),
+            v(37),
+            None,
+        );
+        let i = find(&e, CheckId::InsecureAdmissionPlugin, "AlwaysAdmit").unwrap();
+        assert_eq!(i.evidence["cis"], "1.2.10");
+        assert!(find(&e, CheckId::DeprecatedAdmissionPlugin, "AlwaysAdmit").is_some());
+        let r = find(&e, CheckId::RecommendedAdmissionPluginDisabled, "ServiceAccount").unwrap();
+        assert_eq!(r.severity, Severity::Warning);
+        assert!(r.message.contains("disabled by --disable-admission-plugins"));
+        assert!(find(&e, CheckId::RecommendedAdmissionPluginDisabled, "NodeRestriction").is_none());
+        assert!(find(&e, CheckId::RecommendedAdmissionPluginDisabled, "NamespaceLifecycle").is_none());
+        // CIS manual items are info
+        assert_eq!(
+            find(&e, CheckId::RecommendedAdmissionPluginDisabled, "AlwaysPullImages").unwrap().severity,
+            Severity::Info
+        );
+        assert!(find(&e, CheckId::DeprecatedAdmissionPlugin, "NamespaceExists").is_none());
+        // 1.9 default --admission-control=AlwaysAdmit is itself insecure
+        let e = evaluate(&kb, &AdmissionFlags::default(), v(9), None);
+        assert!(find(&e, CheckId::InsecureAdmissionPlugin, "AlwaysAdmit").is_some());
+        // unknown version: NodeRestriction missing is provable, ServiceAccount (default-on) is not
+        let e = evaluate(&kb, &flags(&["--enable-admission-plugins=AlwaysPullImages"]), None, None);
+        assert!(find(&e, CheckId::RecommendedAdmissionPluginDisabled, "NodeRestriction").is_some());
+        assert!(find(&e, CheckId::RecommendedAdmissionPluginDisabled, "ServiceAccount").is_none());
+        assert!(e.notes.iter().any(|n| n.contains("version unknown")));
+    }
+
+    #[test]
+    fn unknown_version_states_removal_conditionally() {
+        let kb = kb();
+        let e = evaluate(&kb, &flags(&["--enable-admission-plugins=PodSecurityPolicy"]), None, None);
+        let r = find(&e, CheckId::RemovedAdmissionPlugin, "PodSecurityPolicy").unwrap();
+        assert_eq!(r.severity, Severity::Warning);
+        assert!(r.message.contains("version is unknown"));
+        assert_eq!(e.evaluated_version, None);
+    }
+
+    #[test]
+    fn security_context_deny_needs_its_gate_in_1_27_to_1_29() {
+        let kb = kb();
+        let on = flags(&["--enable-admission-plugins=SecurityContextDeny"]);
+        let e = evaluate(&kb, &on, v(28), None);
+        let g = e.findings.iter().find(|f| f.evidence.get("reason").map(String::as_str) == Some("FeatureGateRequired")).unwrap();
+        assert_eq!(g.severity, Severity::Critical);
+        let gated = flags(&["--enable-admission-plugins=SecurityContextDeny", "--feature-gates=SecurityContextDeny=true"]);
+        let e = evaluate(&kb, &gated, v(28), None);
+        assert!(e.findings.iter().all(|f| f.evidence.get("reason").map(String::as_str) != Some("FeatureGateRequired")));
+        assert!(find(&e, CheckId::DeprecatedAdmissionPlugin, "SecurityContextDeny").is_some());
+        let e = evaluate(&kb, &on, v(26), None);
+        let d = find(&e, CheckId::DeprecatedAdmissionPlugin, "SecurityContextDeny").unwrap();
+        assert_eq!(d.evidence["removedIn"], "1.30");
+    }
+
+    #[test]
+    fn observed_metrics_prove_enabled_only() {
+        let kb = kb();
+        let seen: BTreeSet<String> = ["AlwaysAdmit", "NamespaceLifecycle", "MutatingAdmissionWebhook"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let e = evaluate_observed(&kb, &seen, v(30), None);
+        assert!(!e.effective.complete);
+        assert!(find(&e, CheckId::InsecureAdmissionPlugin, "AlwaysAdmit").is_some());
+        assert!(e.findings.iter().all(|f| f.check != CheckId::RecommendedAdmissionPluginDisabled));
+        let seen: BTreeSet<String> = ["PodSecurityPolicy".to_string()].into();
+        let e = evaluate_observed(&kb, &seen, v(24), v(25));
+        assert!(find(&e, CheckId::RemovedAdmissionPlugin, "PodSecurityPolicy").is_some());
+    }
 }
