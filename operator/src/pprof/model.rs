@@ -33,19 +33,13 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(function: impl Into<String>, file: impl Into<String>, line: u32) -> Self {
-        Frame {
-            function: function.into(),
-            file: file.into(),
-            line,
-        }
+        Frame { function: function.into(), file: file.into(), line }
     }
 
     /// Frames the Go runtime owns (scheduler, channel and semaphore internals).
     pub fn is_runtime(&self) -> bool {
         let f = self.function.as_str();
-        f.starts_with("runtime.")
-            || f.starts_with("internal/")
-            || f.starts_with("runtime/internal/")
+        f.starts_with("runtime.") || f.starts_with("internal/") || f.starts_with("runtime/internal/")
     }
 }
 
@@ -159,6 +153,7 @@ pub struct HeapProfile {
 /// Any parsed profile.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
+#[allow(clippy::large_enum_variant)] // short-lived parse result; boxing would change the API
 pub enum Profile {
     Goroutine(GoroutineProfile),
     Heap(HeapProfile),

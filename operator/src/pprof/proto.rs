@@ -1,0 +1,261 @@
+//! profile.proto (`debug=0`) profiles: goroutine/goroutineleak, mutex/block and heap/allocs.
+//!
+//! Types are generated from `operator/proto/profile.proto` by `build.rs` (prost + protox).
+//! prost decodes packed and unpacked repeated scalars alike, and bounds every length by the
+//! remaining input, so a hostile length prefix cannot make it allocate.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+
+use super::model::{
+    ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, HeapProfile, Profile,
+};
+use super::text::FxHashMap;
+use super::{ParseError, ParseOptions, gzip};
+
+/// Generated from google/pprof `proto/profile.proto`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/perftools.profiles.rs"));
+}
+
+/// Decodes a (gzipped or plain) profile.proto, inflating at most `limit` bytes.
+pub fn decode(data: &[u8], limit: usize) -> Result<pb::Profile, ParseError> {
+    let plain = gzip::gunzip_limited(data, limit)?;
+    decode_plain(&plain)
+}
+
+fn decode_plain(data: &[u8]) -> Result<pb::Profile, ParseError> {
+    let p = pb::Profile::decode(data).map_err(|e| ParseError::Proto(e.to_string()))?;
+    if p.string_table.first().is_some_and(|s| !s.is_empty()) {
+        return Err(ParseError::Proto("string_table[0] is not empty".into()));
+    }
+    Ok(p)
+}
+
+/// A non-empty decodable profile with sample types: used by detection of uncompressed bodies.
+pub(super) fn is_plausible_profile(data: &[u8]) -> bool {
+    match pb::Profile::decode(data) {
+        Ok(p) => {
+            p.string_table.first().is_some_and(String::is_empty)
+                && !p.sample_type.is_empty()
+                && p.sample_type
+                    .iter()
+                    .all(|t| usize::try_from(t.r#type).is_ok_and(|i| i > 0 && i < p.string_table.len()))
+        }
+        Err(_) => false,
+    }
+}
+
+/// The kind of a decoded profile, from its sample types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Goroutine { leak: bool },
+    Contention,
+    Heap,
+}
+
+struct Tables<'a> {
+    p: &'a pb::Profile,
+    functions: FxHashMap<u64, &'a pb::Function>,
+    locations: FxHashMap<u64, &'a pb::Location>,
+    /// Expanded frames per location id (inlined lines innermost first), built on first use.
+    expanded: FxHashMap<u64, Vec<Frame>>,
+}
+
+impl<'a> Tables<'a> {
+    fn new(p: &'a pb::Profile) -> Self {
+        Tables {
+            p,
+            functions: p.function.iter().map(|f| (f.id, f)).collect(),
+            locations: p.location.iter().map(|l| (l.id, l)).collect(),
+            expanded: FxHashMap::default(),
+        }
+    }
+
+    fn str(&self, idx: i64) -> &'a str {
+        usize::try_from(idx).ok().and_then(|i| self.p.string_table.get(i)).map_or("", String::as_str)
+    }
+
+    fn sample_type_names(&self) -> Vec<(&'a str, &'a str)> {
+        self.p.sample_type.iter().map(|t| (self.str(t.r#type), self.str(t.unit))).collect()
+    }
+
+    fn kind(&self) -> Result<Kind, ParseError> {
+        let types = self.sample_type_names();
+        let has = |n: &str| types.iter().any(|(t, _)| *t == n);
+        match types.first() {
+            Some(("goroutine", _)) => Ok(Kind::Goroutine { leak: false }),
+            Some(("goroutineleak", _)) => Ok(Kind::Goroutine { leak: true }),
+            _ if has("contentions") && has("delay") => Ok(Kind::Contention),
+            _ if has("inuse_space") || has("alloc_space") => Ok(Kind::Heap),
+            _ => Err(ParseError::WrongKind {
+                expected: "goroutine, mutex, block or heap",
+                found: describe_types(&types),
+            }),
+        }
+    }
+
+    fn value_index(&self, name: &str) -> Option<usize> {
+        self.p.sample_type.iter().position(|t| self.str(t.r#type) == name)
+    }
+
+    /// Frames of one sample, innermost first; unknown ids are skipped.
+    fn frames(&mut self, sample: &pb::Sample) -> Vec<Frame> {
+        let mut out = Vec::new();
+        for id in &sample.location_id {
+            if let Some(frames) = self.expanded.get(id) {
+                out.extend_from_slice(frames);
+                continue;
+            }
+            let Some(loc) = self.locations.get(id) else {
+                continue;
+            };
+            let frames: Vec<Frame> = loc
+                .line
+                .iter()
+                .map(|line| {
+                    let (name, file) = self
+                        .functions
+                        .get(&line.function_id)
+                        .map_or(("", ""), |f| (self.str(f.name), self.str(f.filename)));
+                    Frame::new(name, file, u32::try_from(line.line).unwrap_or(0))
+                })
+                .collect();
+            out.extend_from_slice(&frames);
+            self.expanded.insert(*id, frames);
+        }
+        out
+    }
+
+    fn string_labels(&self, sample: &pb::Sample) -> BTreeMap<String, String> {
+        sample
+            .label
+            .iter()
+            .filter(|l| l.str != 0)
+            .map(|l| (self.str(l.key).to_string(), self.str(l.str).to_string()))
+            .collect()
+    }
+}
+
+fn describe_types(types: &[(&str, &str)]) -> String {
+    if types.is_empty() {
+        return "a profile without sample types".into();
+    }
+    let t: Vec<String> = types.iter().map(|(t, u)| format!("{t}/{u}")).collect();
+    format!("a profile with sample types {}", t.join(", "))
+}
+
+/// Negative values only occur in delta (`seconds=`) profiles; they mean "fewer than before".
+fn non_negative(v: Option<&i64>) -> u64 {
+    v.copied().map_or(0, |v| u64::try_from(v).unwrap_or(0))
+}
+
+fn goroutines(t: &mut Tables<'_>, leak: bool) -> GoroutineProfile {
+    let idx = 0; // goroutine and goroutineleak profiles have exactly one value: the count
+    let mut groups = Vec::with_capacity(t.p.sample.len().min(1 << 16));
+    let mut total: u64 = 0;
+    let p = t.p;
+    for s in &p.sample {
+        let count = non_negative(s.value.get(idx));
+        total = total.saturating_add(count);
+        groups.push(GoroutineGroup {
+            count,
+            leaked: leak,
+            frames: t.frames(s),
+            labels: t.string_labels(s),
+            ..GoroutineGroup::default()
+        });
+    }
+    GoroutineProfile { total, groups, leak_profile: leak }
+}
+
+fn contention(t: &mut Tables<'_>, kind: Option<ContentionKind>) -> ContentionProfile {
+    let ci = t.value_index("contentions").unwrap_or(0);
+    let di = t.value_index("delay").unwrap_or(1);
+    let p = t.p;
+    let mut sites = Vec::with_capacity(p.sample.len().min(1 << 16));
+    for s in &p.sample {
+        sites.push(ContentionSite {
+            count: non_negative(s.value.get(ci)),
+            delay_ns: non_negative(s.value.get(di)),
+            frames: t.frames(s),
+        });
+    }
+    let kind = kind.unwrap_or_else(|| guess_contention_kind(&sites));
+    ContentionProfile {
+        kind,
+        // Go writes `period: 1` whatever the rate/fraction (runtime/pprof printCountCycleProfile),
+        // so the proto does not tell whether profiling is on: only `mutex?debug=1` does.
+        sampling_period: None,
+        sites,
+    }
+}
+
+/// Mutex profiles record the unlocker's stack; block profiles the blocked one.
+fn guess_contention_kind(sites: &[ContentionSite]) -> ContentionKind {
+    let unlock = sites
+        .iter()
+        .any(|s| s.frames.first().is_some_and(|f| f.function.ends_with("Unlock") || f.function.ends_with(".unlock")));
+    if unlock { ContentionKind::Mutex } else { ContentionKind::Block }
+}
+
+fn heap(t: &Tables<'_>) -> HeapProfile {
+    let inuse = t
+        .value_index("inuse_space")
+        .map(|i| t.p.sample.iter().fold(0u64, |acc, s| acc.saturating_add(non_negative(s.value.get(i)))));
+    HeapProfile { mem_stats: None, inuse_bytes: inuse }
+}
+
+/// Any supported proto profile (already gunzipped), kind from its sample types.
+pub(super) fn parse_proto(plain: &[u8], opts: &ParseOptions) -> Result<Profile, ParseError> {
+    let p = decode_plain(plain)?;
+    let mut t = Tables::new(&p);
+    Ok(match t.kind()? {
+        Kind::Goroutine { leak } => Profile::Goroutine(goroutines(&mut t, opts.leak_profile.unwrap_or(leak))),
+        Kind::Contention => Profile::Contention(contention(&mut t, opts.contention_kind)),
+        Kind::Heap => Profile::Heap(heap(&t)),
+    })
+}
+
+/// `goroutine` / `goroutineleak` proto (gzipped or not). `leak_profile`: `Some` when the caller
+/// knows the endpoint; `None` decides from the sample type (`goroutineleak/count`).
+/// Groups are the proto's samples (one per stack + label set); `total` is the sum of counts.
+pub fn parse_goroutine_proto(
+    data: &[u8],
+    limit: usize,
+    leak_profile: Option<bool>,
+) -> Result<GoroutineProfile, ParseError> {
+    let p = decode(data, limit)?;
+    let mut t = Tables::new(&p);
+    match t.kind()? {
+        Kind::Goroutine { leak } => Ok(goroutines(&mut t, leak_profile.unwrap_or(leak))),
+        _ => Err(ParseError::WrongKind { expected: "goroutine", found: describe_types(&t.sample_type_names()) }),
+    }
+}
+
+/// `mutex` / `block` proto. The content does not say which: pass `kind` when known.
+/// `sampling_period` is always `None` (Go writes a constant period of 1).
+pub fn parse_contention_proto(
+    data: &[u8],
+    limit: usize,
+    kind: Option<ContentionKind>,
+) -> Result<ContentionProfile, ParseError> {
+    let p = decode(data, limit)?;
+    let mut t = Tables::new(&p);
+    match t.kind()? {
+        Kind::Contention => Ok(contention(&mut t, kind)),
+        _ => Err(ParseError::WrongKind { expected: "mutex or block", found: describe_types(&t.sample_type_names()) }),
+    }
+}
+
+/// `heap` / `allocs` proto: in-use bytes (already scaled by the runtime); no MemStats.
+pub fn parse_heap_proto(data: &[u8], limit: usize) -> Result<HeapProfile, ParseError> {
+    let p = decode(data, limit)?;
+    let t = Tables::new(&p);
+    match t.kind()? {
+        Kind::Heap => Ok(heap(&t)),
+        _ => Err(ParseError::WrongKind { expected: "heap", found: describe_types(&t.sample_type_names()) }),
+    }
+}

@@ -1,0 +1,158 @@
+//! Small helpers shared by the text parsers. Everything works on borrowed slices of the input.
+
+use std::borrow::Cow;
+
+/// The input as text. Go writes UTF-8; anything else (corrupt bytes in a path) is replaced
+/// rather than rejected, which costs one copy only for such inputs.
+pub fn as_text(data: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(data)
+}
+
+/// Lines without their `\n` / `\r\n` terminator, numbered from 1.
+pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate().map(|(i, l)| (i + 1, l))
+}
+
+/// `path/to/file.go:123` with an optional ` +0x1d` and crash-dump ` fp=… sp=… pc=…` suffix.
+/// Works for Windows paths (`C:\x\main.go:12`, `C:/Users/main.go:12`) since the line number is
+/// after the last colon. Returns `None` when there is no `:<digits>`.
+pub fn split_file_line(s: &str) -> Option<(&str, u32)> {
+    let mut s = s.trim_matches(|c| c == ' ' || c == '\t');
+    if let Some(i) = s.find(" fp=") {
+        s = s.get(..i)?;
+    }
+    if let Some(i) = s.rfind(" +0x") {
+        s = s.get(..i)?;
+    }
+    let s = s.trim_end();
+    let (file, line) = s.rsplit_once(':')?;
+    let line = line.parse::<u32>().ok()?;
+    Some((file, line))
+}
+
+/// Strips a `+0x1f` offset from `func+0x1f`.
+pub fn strip_offset(s: &str) -> &str {
+    match s.rfind("+0x") {
+        Some(i) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}
+
+/// Decimal u64 without sign or spaces.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Decimal i64 (debug=1 heap records can be negative in theory; be lenient).
+pub fn parse_i64(s: &str) -> Option<i64> {
+    s.parse().ok()
+}
+
+/// A short, printable description of the start of an unrecognised text, for error messages.
+pub fn excerpt(s: &str) -> String {
+    let first = s.trim_start().lines().next().unwrap_or("");
+    let mut out: String = first.chars().take(40).collect();
+    if first.chars().count() > 40 {
+        out.push('…');
+    }
+    format!("{out:?}")
+}
+
+/// Small, fast, non-cryptographic hash for interning (inputs are bounded by the caller's limit;
+/// a hash-flooding target only slows its own audit).
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w.get_mut(..rest.len()).map(|d| d.copy_from_slice(rest)).unwrap_or_default();
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+pub type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+pub type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_line_variants() {
+        assert_eq!(split_file_line("\t/app/main.go:28 +0x71"), Some(("/app/main.go", 28)));
+        assert_eq!(split_file_line("\tnet/http/server.go:698"), Some(("net/http/server.go", 698)));
+        assert_eq!(
+            split_file_line("\tC:/Users/dev/go/src/app/main.go:12 +0x1d"),
+            Some(("C:/Users/dev/go/src/app/main.go", 12))
+        );
+        assert_eq!(
+            split_file_line("\tC:\\Users\\dev\\app\\main.go:7 +0x2f"),
+            Some(("C:\\Users\\dev\\app\\main.go", 7))
+        );
+        assert_eq!(
+            split_file_line("\truntime/panic.go:878 +0x159 fp=0x3ae3 sp=0x3ae3 pc=0x489d79"),
+            Some(("runtime/panic.go", 878))
+        );
+        assert_eq!(split_file_line("\tC:/Program Files/Go/src/x.go:3 +0x1"), Some(("C:/Program Files/Go/src/x.go", 3)));
+        assert_eq!(split_file_line("\tno line here"), None);
+    }
+
+    #[test]
+    fn crlf_lines() {
+        let v: Vec<_> = lines("a\r\nb\n\r\nc").collect();
+        assert_eq!(v, vec![(1, "a"), (2, "b"), (3, ""), (4, "c")]);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u64("42"), Some(42));
+        assert_eq!(parse_u64("+42"), None);
+        assert_eq!(parse_u64("99999999999999999999999"), None);
+        assert_eq!(parse_u64(""), None);
+    }
+}
