@@ -1,4 +1,15 @@
 //! Scraping the pprof endpoints of the targets.
+//!
+//! - [`endpoint::resolve`]: pod + `spec.pprof` → where to scrape (pure).
+//! - [`http::Collector`]: bounded, typed HTTP GETs (the only network code here).
+//! - [`index::parse_index`]: which profiles a target serves (pure).
+//! - [`scrape::ScrapePlan`] and `Collector::scrape`: what to fetch for the enabled checks.
 
+pub mod endpoint;
 pub mod error;
+pub mod http;
+pub mod index;
+pub mod scrape;
 pub mod snapshot;
+#[cfg(test)]
+mod test_server;

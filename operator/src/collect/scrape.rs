@@ -1,0 +1,271 @@
+//! One target's scrape: read the index, then fetch what the enabled checks need.
+//!
+//! Cost to the target decides the order and the guards: the index and `goroutine?debug=1` are cheap;
+//! `goroutine?debug=2` stops the world (only below a goroutine cap); `goroutineleak` forces a GC (only
+//! when due). A failure of the primary goroutine profile fails the target with its typed reason; a
+//! failure of any other profile becomes a note.
+
+use crate::collect::endpoint::Endpoint;
+use crate::collect::error::ScrapeError;
+use crate::collect::http::Collector;
+use crate::collect::index::{PprofIndex, describe_body, parse_index};
+use crate::collect::snapshot::Snapshot;
+use crate::diagnose::config::ChecksSpec;
+use crate::pprof::model::{ContentionKind, ContentionProfile, GoroutineProfile, Profile};
+use crate::pprof::{ParseOptions, parse_with};
+
+/// Which profiles to fetch from each target in one audit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScrapePlan {
+    /// `goroutine?debug=1`: the total and aggregated groups. The primary profile.
+    pub goroutine_debug1: bool,
+    /// `goroutine?debug=2`: wait reasons and minutes. Stops the world in the target.
+    pub full_dump: bool,
+    /// debug=2 only when the debug=1 total is below this.
+    pub full_dump_cap: u64,
+    /// `goroutineleak?debug=1` (when the index lists it). Forces a GC in the target.
+    pub leak_profile: bool,
+    /// `heap?debug=1` for MemStats.
+    pub heap: bool,
+    pub mutex: bool,
+    pub block: bool,
+}
+
+impl ScrapePlan {
+    /// What the enabled checks need. `leak_profile_due`: the proven-leak check's own interval has
+    /// elapsed for this target (the caller keeps that clock).
+    pub fn from_checks(checks: &ChecksSpec, leak_profile_due: bool) -> ScrapePlan {
+        ScrapePlan {
+            // The total is recorded in status and feeds growth even when every check is off.
+            goroutine_debug1: true,
+            // Wait reasons and minutes only exist in debug=2.
+            full_dump: checks.long_blocked_goroutines.enabled
+                || checks.goroutine_leak.enabled
+                || checks.ticker_loop_growth.enabled,
+            full_dump_cap: checks.long_blocked_goroutines.max_goroutines_for_full_dump,
+            leak_profile: checks.proven_goroutine_leak.enabled && leak_profile_due,
+            heap: checks.gc_pressure.enabled,
+            mutex: checks.lock_contention.enabled,
+            block: checks.lock_contention.enabled,
+        }
+    }
+
+    /// Every profile, debug=2 below `full_dump_cap` (the `analyze URL` case).
+    pub fn everything(full_dump_cap: u64) -> ScrapePlan {
+        ScrapePlan {
+            goroutine_debug1: true,
+            full_dump: true,
+            full_dump_cap,
+            leak_profile: true,
+            heap: true,
+            mutex: true,
+            block: true,
+        }
+    }
+}
+
+/// The kind of profile an endpoint must yield.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Goroutine,
+    Leak,
+    Heap,
+    Contention(ContentionKind),
+}
+
+impl Collector {
+    /// Scrapes one target according to `plan`. Holds one permit of the shared limiter for the whole
+    /// target, so profiles of one target are fetched one after another (gentle on the target) while
+    /// up to `concurrency` targets proceed in parallel.
+    pub async fn scrape(&self, endpoint: &Endpoint, plan: &ScrapePlan) -> Result<Snapshot, ScrapeError> {
+        let _permit = self.limiter().acquire().await?;
+        let mut snap = Snapshot { notes: endpoint.notes.clone(), ..Snapshot::default() };
+
+        // 1. Index: cheap, and tells which profiles exist (goroutineleak: Go 1.27, or 1.26 + experiment).
+        let index_url = endpoint.url("");
+        let index: Result<PprofIndex, String> = match self.fetch_unlimited(&index_url).await {
+            Ok(body) => parse_index(&body)
+                .ok_or_else(|| format!("{index_url} is not a pprof index (found {})", describe_body(&body))),
+            // Not an index, but maybe a custom mux that registered the handlers without it.
+            Err(e @ (ScrapeError::HttpStatus(_) | ScrapeError::NotAProfile(_))) => {
+                Err(format!("pprof index {index_url}: {e}"))
+            }
+            // The target is unreachable or hostile: fail now rather than time out six more times.
+            Err(e) => return Err(e),
+        };
+        match &index {
+            Ok(i) => snap.available = i.names(),
+            Err(why) => snap.notes.push(why.clone()),
+        }
+        let listed = |name: &str| index.as_ref().map_or(true, |i| i.has(name));
+
+        // 2. goroutine?debug=1: the primary profile.
+        if plan.goroutine_debug1 || plan.full_dump {
+            match self.fetch_profile(endpoint, "goroutine?debug=1", Expect::Goroutine).await {
+                Ok(Profile::Goroutine(p)) => snap.goroutines = Some(p),
+                Ok(_) => {
+                    return Err(ScrapeError::NotAProfile("goroutine?debug=1 is not a goroutine profile".into()));
+                }
+                Err(e) => {
+                    return Err(match (&index, e) {
+                        (Err(why), ScrapeError::HttpStatus(404) | ScrapeError::NotAProfile(_)) => {
+                            ScrapeError::NotAProfile(format!(
+                                "{why}; goroutine?debug=1 did not answer with a profile either"
+                            ))
+                        }
+                        (_, e) => e,
+                    });
+                }
+            }
+        } else if let Err(why) = &index {
+            return Err(ScrapeError::NotAProfile(why.clone()));
+        }
+
+        // 3. goroutine?debug=2: stops the world for a time proportional to the goroutine count.
+        if plan.full_dump {
+            let total = snap.goroutines.as_ref().map_or(0, |g| g.total);
+            if total >= plan.full_dump_cap {
+                snap.notes.push(format!(
+                    "goroutine?debug=2 skipped: {total} goroutines >= cap {} (debug=2 stops the world)",
+                    plan.full_dump_cap
+                ));
+            } else {
+                match self.fetch_goroutines(endpoint, "goroutine?debug=2", Expect::Goroutine).await {
+                    Ok(p) => snap.goroutines_full = Some(p),
+                    Err(e) => snap.notes.push(format!("goroutine?debug=2 failed: {e}")),
+                }
+            }
+        }
+
+        // 4. goroutineleak: forces a (leak-detection) GC in the target.
+        if plan.leak_profile {
+            match &index {
+                Ok(i) if i.has("goroutineleak") => {
+                    let r = self.fetch_goroutines(endpoint, "goroutineleak?debug=1", Expect::Leak).await;
+                    if forced_gc_happened(&r) {
+                        snap.forced_gcs += 1;
+                    }
+                    match r {
+                        Ok(mut p) => {
+                            p.leak_profile = true;
+                            snap.leaks = Some(p);
+                        }
+                        Err(e) => snap.notes.push(format!("goroutineleak?debug=1 failed: {e}")),
+                    }
+                }
+                Ok(_) => snap.notes.push(
+                    "goroutineleak not served (needs Go 1.27, or Go 1.26 built with GOEXPERIMENT=goroutineleakprofile)"
+                        .into(),
+                ),
+                Err(_) => snap.notes.push("goroutineleak skipped: without an index its presence is unknown".into()),
+            }
+        }
+
+        // 5. heap?debug=1 for MemStats.
+        if plan.heap {
+            if listed("heap") {
+                match self.fetch_profile(endpoint, "heap?debug=1", Expect::Heap).await {
+                    Ok(Profile::Heap(h)) => match h.mem_stats {
+                        Some(m) => snap.mem_stats = Some(m),
+                        None => snap.notes.push("heap?debug=1 has no runtime.MemStats trailer".into()),
+                    },
+                    Ok(_) => snap.notes.push("heap?debug=1 is not a heap profile".into()),
+                    Err(e) => snap.notes.push(format!("heap?debug=1 failed: {e}")),
+                }
+            } else {
+                snap.notes.push("heap profile not listed in the index".into());
+            }
+        }
+
+        // 6. mutex / block: cumulative since start, cheap.
+        for (wanted, name, kind, slot) in [
+            (plan.mutex, "mutex", ContentionKind::Mutex, &mut snap.mutex),
+            (plan.block, "block", ContentionKind::Block, &mut snap.block),
+        ] {
+            if !wanted {
+                continue;
+            }
+            if !listed(name) {
+                snap.notes.push(format!("{name} profile not listed in the index"));
+                continue;
+            }
+            let path = format!("{name}?debug=1");
+            match self.fetch_profile(endpoint, &path, Expect::Contention(kind)).await {
+                Ok(Profile::Contention(c)) => *slot = Some(c),
+                Ok(_) => snap.notes.push(format!("{path} is not a contention profile")),
+                Err(e) => snap.notes.push(format!("{path} failed: {e}")),
+            }
+        }
+
+        snap.at = jiff::Timestamp::now().as_second();
+        Ok(snap)
+    }
+
+    async fn fetch_goroutines(
+        &self,
+        endpoint: &Endpoint,
+        path: &str,
+        expect: Expect,
+    ) -> Result<GoroutineProfile, ScrapeError> {
+        match self.fetch_profile(endpoint, path, expect).await? {
+            Profile::Goroutine(p) => Ok(p),
+            _ => Err(ScrapeError::NotAProfile(format!("{path} is not a goroutine profile"))),
+        }
+    }
+
+    /// Fetches `path` under the endpoint's prefix and parses it (off the async workers: a debug=2
+    /// dump can be 64 MiB). The format is detected from the content; `expect` only fills in what the
+    /// content cannot say (leak profile, mutex vs block).
+    async fn fetch_profile(&self, endpoint: &Endpoint, path: &str, expect: Expect) -> Result<Profile, ScrapeError> {
+        let body = self.fetch_unlimited(&endpoint.url(path)).await?;
+        let limit = usize::try_from(self.options().max_body_bytes).unwrap_or(usize::MAX);
+        let opts = ParseOptions {
+            limit,
+            leak_profile: match expect {
+                Expect::Leak => Some(true),
+                Expect::Goroutine => Some(false),
+                _ => None,
+            },
+            contention_kind: match expect {
+                Expect::Contention(k) => Some(k),
+                _ => None,
+            },
+        };
+        let profile = tokio::task::spawn_blocking(move || parse_with(&body, &opts))
+            .await
+            .map_err(|e| ScrapeError::NotAProfile(format!("{path}: parser task failed: {e}")))?
+            .map_err(|e| match ScrapeError::from(e) {
+                ScrapeError::NotAProfile(m) => ScrapeError::NotAProfile(format!("{path}: {m}")),
+                other => other,
+            })?;
+        Ok(fix_contention_kind(profile, expect))
+    }
+}
+
+/// The mutex and block endpoints say which they are; trust the endpoint over a guess from frames.
+fn fix_contention_kind(profile: Profile, expect: Expect) -> Profile {
+    match (profile, expect) {
+        (Profile::Contention(c), Expect::Contention(kind)) => Profile::Contention(ContentionProfile { kind, ..c }),
+        (p, _) => p,
+    }
+}
+
+/// Whether a goroutineleak request reached the handler (which runs a GC before answering), so the GC
+/// checks can discount it. Connection-level failures and 404 never reached it.
+fn forced_gc_happened<T>(r: &Result<T, ScrapeError>) -> bool {
+    match r {
+        Ok(_) => true,
+        Err(
+            ScrapeError::ConnectionRefused
+            | ScrapeError::Connect(_)
+            | ScrapeError::TlsError(_)
+            | ScrapeError::Auth(_)
+            | ScrapeError::NoEndpoint(_)
+            | ScrapeError::HttpStatus(_),
+        ) => false,
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests;
