@@ -106,10 +106,7 @@ fn d_proven_interval() -> String {
 }
 impl Default for ProvenGoroutineLeakCheck {
     fn default() -> Self {
-        ProvenGoroutineLeakCheck {
-            enabled: true,
-            interval: d_proven_interval(),
-        }
+        ProvenGoroutineLeakCheck { enabled: true, interval: d_proven_interval() }
     }
 }
 
@@ -158,10 +155,7 @@ pub struct SimpleThresholdCheck {
 }
 impl Default for SimpleThresholdCheck {
     fn default() -> Self {
-        SimpleThresholdCheck {
-            enabled: true,
-            min_goroutines: d_blocked_min(),
-        }
+        SimpleThresholdCheck { enabled: true, min_goroutines: d_blocked_min() }
     }
 }
 
@@ -219,11 +213,7 @@ fn d_gc_rate() -> f64 {
 }
 impl Default for GcPressureCheck {
     fn default() -> Self {
-        GcPressureCheck {
-            enabled: true,
-            max_gc_cpu_fraction: d_gc_frac(),
-            max_gcs_per_minute: d_gc_rate(),
-        }
+        GcPressureCheck { enabled: true, max_gc_cpu_fraction: d_gc_frac(), max_gcs_per_minute: d_gc_rate() }
     }
 }
 
@@ -242,10 +232,7 @@ fn d_restarts() -> i32 {
 }
 impl Default for PanicRestartsCheck {
     fn default() -> Self {
-        PanicRestartsCheck {
-            enabled: true,
-            min_restarts: d_restarts(),
-        }
+        PanicRestartsCheck { enabled: true, min_restarts: d_restarts() }
     }
 }
 
@@ -270,10 +257,6 @@ fn d_samples() -> u32 {
 }
 impl Default for GoroutineGrowthCheck {
     fn default() -> Self {
-        GoroutineGrowthCheck {
-            enabled: true,
-            min_growth_per_hour: d_growth(),
-            min_samples: d_samples(),
-        }
+        GoroutineGrowthCheck { enabled: true, min_growth_per_hour: d_growth(), min_samples: d_samples() }
     }
 }

@@ -1,0 +1,108 @@
+//! `LockContention`: top mutex/block contention sites by total delay; and
+//! `ContentionProfilingDisabled` when the target's sampling rate is 0 — an empty profile is then no
+//! evidence of no contention. Delays are cumulative since the target started.
+
+use std::collections::BTreeMap;
+
+use crate::finding::{CheckId, Finding, Severity};
+use crate::pprof::model::{ContentionKind, ContentionProfile};
+
+use super::site::site_frame;
+use super::{Input, thousands};
+
+pub(crate) fn check(input: &Input) -> Vec<Finding> {
+    let cfg = &input.checks.lock_contention;
+    if !cfg.enabled {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for p in [&input.snapshot.mutex, &input.snapshot.block].into_iter().flatten() {
+        if p.sampling_period == Some(0) {
+            if cfg.report_disabled_profiling && p.sites.is_empty() {
+                out.push(disabled(input, p.kind));
+            }
+            continue;
+        }
+        out.extend(top_sites(input, p));
+    }
+    out
+}
+
+fn kind_name(kind: ContentionKind) -> &'static str {
+    match kind {
+        ContentionKind::Mutex => "mutex",
+        ContentionKind::Block => "block",
+    }
+}
+
+fn disabled(input: &Input, kind: ContentionKind) -> Finding {
+    let (what, how) = match kind {
+        ContentionKind::Mutex => ("Mutex", "runtime.SetMutexProfileFraction(n) (e.g. 100)"),
+        ContentionKind::Block => ("Block", "runtime.SetBlockProfileRate(rate) (e.g. 10000 ns)"),
+    };
+    Finding::new(
+        CheckId::ContentionProfilingDisabled,
+        Severity::Info,
+        format!(
+            "{what} profiling is off in the target (sampling period 0), so its empty {} profile says nothing about lock contention. Enable it with {how} at startup to let LockContention see contended locks.",
+            kind_name(kind)
+        ),
+    )
+    .with_target(input.target.clone())
+    .with_evidence("reason", kind_name(kind))
+    .with_evidence("samplingPeriod", 0)
+}
+
+fn top_sites(input: &Input, p: &ContentionProfile) -> Vec<Finding> {
+    let cfg = &input.checks.lock_contention;
+    // Aggregate by the first user frame (sync.(*Mutex).Unlock / internal HashTrieMap frames skipped).
+    let mut by_site: BTreeMap<(String, String, u32), (u64, u64)> = BTreeMap::new();
+    for s in &p.sites {
+        let Some((f, _)) = site_frame(&s.frames) else {
+            continue;
+        };
+        let e = by_site.entry((f.function.clone(), f.file.clone(), f.line)).or_default();
+        e.0 += s.delay_ns;
+        e.1 += s.count;
+    }
+    let mut sites: Vec<_> = by_site.into_iter().collect();
+    sites.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
+    let min_ns = cfg.min_delay_ms.saturating_mul(1_000_000);
+    sites
+        .into_iter()
+        .filter(|(_, (delay, _))| *delay >= min_ns)
+        .take(cfg.top as usize)
+        .enumerate()
+        .map(|(rank, ((function, file, line), (delay, count)))| {
+            let ms = delay as f64 / 1e6;
+            let what = match p.kind {
+                ContentionKind::Mutex => "other goroutines waited for the lock released",
+                ContentionKind::Block => "goroutines blocked",
+            };
+            let mut f = Finding::new(
+                CheckId::LockContention,
+                Severity::Warning,
+                format!(
+                    "{what} at {function} ({file}:{line}) for {} ms in total over {} contention events since the process started (#{} {} site). Shorten the critical section, shard the lock, or avoid sharing it on the hot path.",
+                    thousands(ms.round() as u64),
+                    thousands(count),
+                    rank + 1,
+                    kind_name(p.kind),
+                ),
+            )
+            .with_target(input.target.clone())
+            .with_evidence("profile", kind_name(p.kind))
+            .with_evidence("delayMs", format!("{ms:.1}"))
+            .with_evidence("contentions", count)
+            .with_evidence("site", format!("{file}:{line}"));
+            if let Some(sp) = p.sampling_period {
+                f.evidence.insert("samplingPeriod".into(), sp.to_string());
+            }
+            f.function = Some(function);
+            f.file = Some(file);
+            f.line = Some(line);
+            f.count = Some(count);
+            f
+        })
+        .collect()
+}

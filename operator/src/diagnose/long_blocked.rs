@@ -1,0 +1,70 @@
+//! `LongBlockedGoroutines`: goroutines whose debug=2 header says they waited long
+//! (`[chan receive, 45 minutes]`), grouped by site. Minutes count from the first GC that saw the
+//! goroutine blocked, so they are a lower bound. When the collector skipped debug=2 (it stops the
+//! world; only below a goroutine cap) an info finding says so.
+
+use crate::finding::{CheckId, Finding, Severity};
+
+use super::site::{block_kind, sites_where};
+use super::{Input, created_by_text, site_finding, thousands};
+
+pub(crate) fn check(input: &Input) -> Vec<Finding> {
+    let cfg = &input.checks.long_blocked_goroutines;
+    if !cfg.enabled {
+        return Vec::new();
+    }
+    let Some(full) = &input.snapshot.goroutines_full else {
+        return skipped(input);
+    };
+    let threshold = cfg.min_wait_minutes.max(1);
+    let sites = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_max.unwrap_or(0) >= threshold);
+    sites
+        .iter()
+        .filter(|s| s.count >= cfg.min_goroutines)
+        .map(|site| {
+            let longest = site.wait_minutes_max.unwrap_or(threshold);
+            let message = format!(
+                "{} goroutines at {} ({}){} have been blocked in {} for at least {} minutes (longest {} minutes). Goroutines that wait this long are usually stuck for good: check what should wake them, or give them an exit path (ctx.Done()).",
+                thousands(site.count),
+                site.function,
+                site.location(),
+                created_by_text(site),
+                site.kind.describe(),
+                threshold,
+                longest,
+            );
+            let mut f = site_finding(
+                Finding::new(CheckId::LongBlockedGoroutines, Severity::Warning, message),
+                input.target,
+                site,
+                site.count,
+            );
+            f.evidence
+                .insert("minWaitMinutes".into(), threshold.to_string());
+            f
+        })
+        .collect()
+}
+
+/// The collector skips debug=2 above the goroutine cap and leaves a note: surface it.
+fn skipped(input: &Input) -> Vec<Finding> {
+    let notes: Vec<&String> = input.snapshot.notes.iter().filter(|n| n.contains("debug=2")).collect();
+    if notes.is_empty() {
+        return Vec::new();
+    }
+    let text = notes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ");
+    let mut f = Finding::new(
+        CheckId::LongBlockedGoroutines,
+        Severity::Info,
+        format!(
+            "Long waits were not checked: {text}. goroutine?debug=2 stops the world in the target, so it is only fetched below spec.checks.longBlockedGoroutines.maxGoroutinesForFullDump."
+        ),
+    )
+    .with_target(input.target.clone())
+    .with_evidence("reason", "debug2Skipped")
+    .with_evidence("note", text);
+    if let Some(total) = input.snapshot.goroutines.as_ref().map(|p| p.total) {
+        f.count = Some(total);
+    }
+    vec![f]
+}
