@@ -239,6 +239,8 @@ async fn reconcile(audit: Arc<GoHealthAudit>, ctx: Arc<Context>) -> Result<Actio
 
 async fn reconcile_inner(audit: &GoHealthAudit, ctx: &Context, namespace: &str, name: &str) -> Result<Action, Error> {
     let interval = parse_go_duration(&audit.spec.interval)?;
+    // The staleness alert compares the last successful audit against twice this interval.
+    ctx.metrics.set_audit_interval(namespace, name, interval.as_secs_f64());
     let selector = discover::selector_string(&audit.spec.selector)?;
     let key = format!("{namespace}/{name}");
 
