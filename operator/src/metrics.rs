@@ -11,10 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use prometheus::{
-    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::finding::CheckId;
 use crate::report::AuditReport;
@@ -47,10 +44,7 @@ pub struct MetricsOptions {
 
 impl Default for MetricsOptions {
     fn default() -> Self {
-        MetricsOptions {
-            per_target_series: true,
-            max_target_series: DEFAULT_MAX_TARGET_SERIES,
-        }
+        MetricsOptions { per_target_series: true, max_target_series: DEFAULT_MAX_TARGET_SERIES }
     }
 }
 
@@ -110,9 +104,7 @@ pub struct Metrics {
 
 /// Buckets for audits and reconciles: 50 ms .. ~27 min.
 fn duration_buckets() -> Vec<f64> {
-    vec![
-        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
-    ]
+    vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0]
 }
 
 type PResult<T> = Result<T, prometheus::Error>;
@@ -123,23 +115,13 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> PR
     Ok(vec)
 }
 
-fn counter_vec(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> PResult<CounterVec> {
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> PResult<CounterVec> {
     let vec = CounterVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(vec.clone()))?;
     Ok(vec)
 }
 
-fn histogram_vec(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> PResult<HistogramVec> {
+fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> PResult<HistogramVec> {
     let opts = HistogramOpts::new(name, help).buckets(duration_buckets());
     let vec = HistogramVec::new(opts, labels)?;
     registry.register(Box::new(vec.clone()))?;
@@ -218,44 +200,22 @@ impl Metrics {
             "Target scrapes by result (Ok or a stable failure reason).",
             &["namespace", "audit", "reason"],
         )?;
-        let audit_duration = histogram_vec(
-            &registry,
-            "gohealth_audit_duration_seconds",
-            "Duration of completed audits.",
-            &a,
-        )?;
-        let reconciles = counter_vec(
-            &registry,
-            "gohealth_reconciles_total",
-            "Reconcile runs.",
-            &a,
-        )?;
+        let audit_duration =
+            histogram_vec(&registry, "gohealth_audit_duration_seconds", "Duration of completed audits.", &a)?;
+        let reconciles = counter_vec(&registry, "gohealth_reconciles_total", "Reconcile runs.", &a)?;
         let reconcile_errors = counter_vec(
             &registry,
             "gohealth_reconcile_errors_total",
             "Failed reconcile runs by error category.",
             &["namespace", "audit", "category"],
         )?;
-        let reconcile_duration = histogram_vec(
-            &registry,
-            "gohealth_reconcile_duration_seconds",
-            "Duration of reconcile runs.",
-            &a,
-        )?;
-        let audits = IntGauge::new(
-            "gohealth_audits",
-            "GoHealthAudits the operator currently exports metrics for.",
-        )?;
+        let reconcile_duration =
+            histogram_vec(&registry, "gohealth_reconcile_duration_seconds", "Duration of reconcile runs.", &a)?;
+        let audits = IntGauge::new("gohealth_audits", "GoHealthAudits the operator currently exports metrics for.")?;
         registry.register(Box::new(audits.clone()))?;
-        let build_info = gauge_vec(
-            &registry,
-            "gohealth_build_info",
-            "Always 1; the operator's version as a label.",
-            &["version"],
-        )?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1.0);
+        let build_info =
+            gauge_vec(&registry, "gohealth_build_info", "Always 1; the operator's version as a label.", &["version"])?;
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
 
         Ok(Metrics {
             opts,
@@ -290,35 +250,21 @@ impl Metrics {
 
     /// One reconcile of audit namespace/name; `error_category` None on success (a stable, bounded string
     /// otherwise).
-    pub fn observe_reconcile(
-        &self,
-        namespace: &str,
-        name: &str,
-        seconds: f64,
-        error_category: Option<&str>,
-    ) {
+    pub fn observe_reconcile(&self, namespace: &str, name: &str, seconds: f64, error_category: Option<&str>) {
         let mut state = self.lock();
-        let entry = state
-            .entry((namespace.to_string(), name.to_string()))
-            .or_default();
+        let entry = state.entry((namespace.to_string(), name.to_string())).or_default();
         let a = [namespace, name];
         self.reconciles.with_label_values(&a).inc();
         entry.lasting.insert((Family::Reconciles, Vec::new()));
         if seconds.is_finite() && seconds >= 0.0 {
-            self.reconcile_duration
-                .with_label_values(&a)
-                .observe(seconds);
-            entry
-                .lasting
-                .insert((Family::ReconcileDuration, Vec::new()));
+            self.reconcile_duration.with_label_values(&a).observe(seconds);
+            entry.lasting.insert((Family::ReconcileDuration, Vec::new()));
         }
         if let Some(category) = error_category {
             let category = sanitize_category(category);
             let l = [namespace, name, category.as_str()];
             self.reconcile_errors.with_label_values(&l).inc();
-            entry
-                .lasting
-                .insert((Family::ReconcileErrors, owned(&l[2..])));
+            entry.lasting.insert((Family::ReconcileErrors, owned(&l[2..])));
         }
         self.audits.set(state.len() as i64);
     }
@@ -326,9 +272,7 @@ impl Metrics {
     /// The audit's configured interval (spec.interval), so that staleness alerts can compare against it.
     pub fn set_audit_interval(&self, namespace: &str, name: &str, seconds: f64) {
         let mut state = self.lock();
-        let entry = state
-            .entry((namespace.to_string(), name.to_string()))
-            .or_default();
+        let entry = state.entry((namespace.to_string(), name.to_string())).or_default();
         let a = [namespace, name];
         self.interval.with_label_values(&a).set(seconds);
         entry.lasting.insert((Family::Interval, Vec::new()));
@@ -339,16 +283,9 @@ impl Metrics {
     pub fn publish_audit(&self, namespace: &str, name: &str, report: &AuditReport) {
         let mut state = self.lock();
         let key = (namespace.to_string(), name.to_string());
-        let used_by_others: usize = state
-            .iter()
-            .filter(|(k, _)| **k != key)
-            .map(|(_, s)| s.target_series)
-            .sum();
-        let budget = if self.opts.per_target_series {
-            self.opts.max_target_series.saturating_sub(used_by_others)
-        } else {
-            0
-        };
+        let used_by_others: usize = state.iter().filter(|(k, _)| **k != key).map(|(_, s)| s.target_series).sum();
+        let budget =
+            if self.opts.per_target_series { self.opts.max_target_series.saturating_sub(used_by_others) } else { 0 };
         let plan = plan_report(report, budget);
 
         let entry = state.entry(key).or_default();
@@ -368,12 +305,7 @@ impl Metrics {
             set(Family::Findings, &self.findings, &[check, severity], *n);
         }
         for ((plugin, check, severity), n) in &plan.admission {
-            set(
-                Family::AdmissionFindings,
-                &self.admission_findings,
-                &[plugin, check, severity],
-                *n,
-            );
+            set(Family::AdmissionFindings, &self.admission_findings, &[plugin, check, severity], *n);
         }
         for ((check, function), n) in &plan.leak_sites {
             set(Family::LeakSites, &self.leak_sites, &[check, function], *n);
@@ -381,26 +313,11 @@ impl Metrics {
         for (reason, n) in &plan.targets_by_reason {
             set(Family::Targets, &self.targets, &[reason], *n as f64);
         }
-        set(
-            Family::Goroutines,
-            &self.goroutines,
-            &[],
-            plan.goroutines as f64,
-        );
+        set(Family::Goroutines, &self.goroutines, &[], plan.goroutines as f64);
         for ((tns, pod), n) in &plan.target_goroutines {
-            set(
-                Family::TargetGoroutines,
-                &self.target_goroutines,
-                &[tns, pod],
-                *n as f64,
-            );
+            set(Family::TargetGoroutines, &self.target_goroutines, &[tns, pod], *n as f64);
         }
-        set(
-            Family::TargetSeriesOmitted,
-            &self.target_series_omitted,
-            &[],
-            plan.omitted as f64,
-        );
+        set(Family::TargetSeriesOmitted, &self.target_series_omitted, &[], plan.omitted as f64);
         let finished = report.started_at as f64 + report.duration_seconds.max(0.0);
         set(Family::LastSuccess, &self.last_success, &[], finished);
 
@@ -412,9 +329,7 @@ impl Metrics {
             entry.lasting.insert((Family::ScrapesTotal, owned(&l[2..])));
         }
         if report.duration_seconds.is_finite() && report.duration_seconds >= 0.0 {
-            self.audit_duration
-                .with_label_values(&a)
-                .observe(report.duration_seconds);
+            self.audit_duration.with_label_values(&a).observe(report.duration_seconds);
             entry.lasting.insert((Family::AuditDuration, Vec::new()));
         }
 
@@ -436,11 +351,7 @@ impl Metrics {
 
     /// Series in the registry (a histogram counts once): for tests and the docs' cardinality numbers.
     pub fn series_count(&self) -> usize {
-        self.registry
-            .gather()
-            .iter()
-            .map(|mf| mf.get_metric().len())
-            .sum()
+        self.registry.gather().iter().map(|mf| mf.get_metric().len()).sum()
     }
 
     fn remove(&self, family: Family, extra: &[String], namespace: &str, name: &str) {
@@ -501,11 +412,7 @@ fn sanitize_category(category: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .take(MAX_CATEGORY_LEN)
         .collect();
-    if cleaned.is_empty() {
-        "Other".to_string()
-    } else {
-        cleaned
-    }
+    if cleaned.is_empty() { "Other".to_string() } else { cleaned }
 }
 
 fn truncate_label(s: &str, max: usize) -> String {
@@ -537,16 +444,10 @@ fn plan_report(report: &AuditReport, target_budget: usize) -> ReportPlan {
     for f in &report.findings {
         let check = f.check.as_str().to_string();
         let severity = f.severity.as_str().to_string();
-        *plan
-            .findings
-            .entry((check.clone(), severity.clone()))
-            .or_default() += 1.0;
+        *plan.findings.entry((check.clone(), severity.clone())).or_default() += 1.0;
         if f.check.is_admission() {
             let plugin = f.plugin.clone().unwrap_or_else(|| "none".to_string());
-            *plan
-                .admission
-                .entry((plugin, check.clone(), severity))
-                .or_default() += 1.0;
+            *plan.admission.entry((plugin, check.clone(), severity)).or_default() += 1.0;
         }
         if LEAK_CHECKS.contains(&f.check)
             && let Some(function) = &f.function
@@ -603,9 +504,7 @@ fn process_stats() -> Option<ProcessStats> {
         .trim()
         .parse::<f64>()
         .ok()?;
-    let open_fds = std::fs::read_dir("/proc/self/fd")
-        .ok()
-        .map(|d| d.count() as f64);
+    let open_fds = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as f64);
     parse_proc_stat(&stat, boot_time, open_fds)
 }
 
@@ -632,47 +531,20 @@ fn parse_proc_stat(stat: &str, boot_time: f64, open_fds: Option<f64>) -> Option<
 fn render_process(p: &ProcessStats) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
     };
-    metric(
-        "process_cpu_seconds_total",
-        "counter",
-        "Total user and system CPU time spent in seconds.",
-        p.cpu_seconds,
-    );
-    metric(
-        "process_resident_memory_bytes",
-        "gauge",
-        "Resident memory size in bytes.",
-        p.resident_bytes,
-    );
-    metric(
-        "process_virtual_memory_bytes",
-        "gauge",
-        "Virtual memory size in bytes.",
-        p.virtual_bytes,
-    );
+    metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpu_seconds);
+    metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_bytes);
+    metric("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtual_bytes);
     metric(
         "process_start_time_seconds",
         "gauge",
         "Start time of the process since unix epoch in seconds.",
         p.start_time_seconds,
     );
-    metric(
-        "process_threads",
-        "gauge",
-        "Number of OS threads in the process.",
-        p.threads,
-    );
+    metric("process_threads", "gauge", "Number of OS threads in the process.", p.threads);
     if let Some(fds) = p.open_fds {
-        metric(
-            "process_open_fds",
-            "gauge",
-            "Number of open file descriptors.",
-            fds,
-        );
+        metric("process_open_fds", "gauge", "Number of open file descriptors.", fds);
     }
     out
 }
@@ -686,11 +558,7 @@ mod tests {
 
     fn target(ns: &str, pod: &str, result: &str, goroutines: Option<u64>) -> TargetReport {
         TargetReport {
-            target: TargetRef {
-                namespace: ns.into(),
-                pod: pod.into(),
-                container: None,
-            },
+            target: TargetRef { namespace: ns.into(), pod: pod.into(), container: None },
             url: Some(format!("http://127.0.0.1:6060/{pod}")),
             result: result.into(),
             message: None,
@@ -699,12 +567,11 @@ mod tests {
     }
 
     fn synthetic(targets: usize) -> AuditReport {
-        let mut ts: Vec<TargetReport> = (0..targets)
-            .map(|i| target("apps", &format!("pod-{i}"), "Ok", Some(10 + i as u64)))
-            .collect();
+        let mut ts: Vec<TargetReport> =
+            (0..targets).map(|i| target("apps", &format!("pod-{i}"), "Ok", Some(10 + i as u64))).collect();
         ts.push(target("apps", "down", "ConnectionRefused", None));
-        let mut leak = Finding::new(CheckId::GoroutineLeak, Severity::Warning, "leak")
-            .with_target(ts[0].target.clone());
+        let mut leak =
+            Finding::new(CheckId::GoroutineLeak, Severity::Warning, "leak").with_target(ts[0].target.clone());
         leak.function = Some("main.leakyHandler.func1".into());
         leak.count = Some(500);
         let mut proven = Finding::new(CheckId::ProvenGoroutineLeak, Severity::Critical, "proven");
@@ -712,11 +579,7 @@ mod tests {
         proven.count = Some(480);
         let mut removed = Finding::new(CheckId::RemovedAdmissionPlugin, Severity::Critical, "gone");
         removed.plugin = Some("PodSecurityPolicy".into());
-        let mut insecure = Finding::new(
-            CheckId::InsecureAdmissionPlugin,
-            Severity::Warning,
-            "always",
-        );
+        let mut insecure = Finding::new(CheckId::InsecureAdmissionPlugin, Severity::Warning, "always");
         insecure.plugin = Some("AlwaysAdmit".into());
         AuditReport {
             started_at: 1_790_000_000,
@@ -729,18 +592,14 @@ mod tests {
                 insecure,
                 Finding::new(CheckId::ScrapeFailed, Severity::Warning, "refused"),
             ],
-            admission: Some(AdmissionStatus {
-                source: "MirrorPod".into(),
-                ..Default::default()
-            }),
+            admission: Some(AdmissionStatus { source: "MirrorPod".into(), ..Default::default() }),
         }
     }
 
     fn series(text: &str, name: &str) -> Vec<String> {
         text.lines()
             .filter(|l| {
-                !l.starts_with('#')
-                    && (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+                !l.starts_with('#') && (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
             })
             .map(str::to_string)
             .collect()
@@ -756,9 +615,13 @@ mod tests {
         let text = m.render();
 
         let f = series(&text, "gohealth_findings");
-        assert!(f.contains(
-            &r#"gohealth_findings{audit="fleet",check="GoroutineLeak",namespace="team-a",severity="warning"} 1"#.to_string()
-        ), "{f:?}");
+        assert!(
+            f.contains(
+                &r#"gohealth_findings{audit="fleet",check="GoroutineLeak",namespace="team-a",severity="warning"} 1"#
+                    .to_string()
+            ),
+            "{f:?}"
+        );
         assert_eq!(f.len(), 5);
         let adm = series(&text, "gohealth_admission_findings");
         assert!(adm.contains(&r#"gohealth_admission_findings{audit="fleet",check="RemovedAdmissionPlugin",namespace="team-a",plugin="PodSecurityPolicy",severity="critical"} 1"#.to_string()), "{adm:?}");
@@ -778,34 +641,28 @@ mod tests {
             vec![r#"gohealth_goroutines{audit="fleet",namespace="team-a"} 33"#]
         );
         let t = series(&text, "gohealth_targets");
-        assert!(t.contains(&r#"gohealth_targets{audit="fleet",namespace="team-a",reason="ConnectionRefused"} 1"#.to_string()));
         assert!(t.contains(
-            &r#"gohealth_targets{audit="fleet",namespace="team-a",reason="Ok"} 3"#.to_string()
+            &r#"gohealth_targets{audit="fleet",namespace="team-a",reason="ConnectionRefused"} 1"#.to_string()
         ));
+        assert!(t.contains(&r#"gohealth_targets{audit="fleet",namespace="team-a",reason="Ok"} 3"#.to_string()));
         assert!(
-            series(&text, "gohealth_scrapes_total").contains(
-                &r#"gohealth_scrapes_total{audit="fleet",namespace="team-a",reason="Ok"} 3"#
-                    .to_string()
-            )
+            series(&text, "gohealth_scrapes_total")
+                .contains(&r#"gohealth_scrapes_total{audit="fleet",namespace="team-a",reason="Ok"} 3"#.to_string())
         );
         assert_eq!(
             series(&text, "gohealth_audit_last_success_timestamp_seconds"),
-            vec![
-                r#"gohealth_audit_last_success_timestamp_seconds{audit="fleet",namespace="team-a"} 1790000002.5"#
-            ]
+            vec![r#"gohealth_audit_last_success_timestamp_seconds{audit="fleet",namespace="team-a"} 1790000002.5"#]
         );
         assert_eq!(
             series(&text, "gohealth_audit_interval_seconds"),
             vec![r#"gohealth_audit_interval_seconds{audit="fleet",namespace="team-a"} 300"#]
         );
-        assert!(text.contains(
-            r#"gohealth_audit_duration_seconds_count{audit="fleet",namespace="team-a"} 1"#
-        ));
+        assert!(text.contains(r#"gohealth_audit_duration_seconds_count{audit="fleet",namespace="team-a"} 1"#));
         assert!(text.contains(r#"gohealth_reconciles_total{audit="fleet",namespace="team-a"} 2"#));
-        assert!(text.contains(r#"gohealth_reconcile_errors_total{audit="fleet",category="KubeApi",namespace="team-a"} 1"#));
-        assert!(text.contains(
-            r#"gohealth_reconcile_duration_seconds_count{audit="fleet",namespace="team-a"} 2"#
-        ));
+        assert!(
+            text.contains(r#"gohealth_reconcile_errors_total{audit="fleet",category="KubeApi",namespace="team-a"} 1"#)
+        );
+        assert!(text.contains(r#"gohealth_reconcile_duration_seconds_count{audit="fleet",namespace="team-a"} 2"#));
         assert!(text.contains("gohealth_audits 1"));
         assert!(text.contains(r#"gohealth_build_info{version=""#));
         assert!(text.contains("# TYPE gohealth_audit_duration_seconds histogram"));
@@ -867,10 +724,7 @@ mod tests {
 
     #[test]
     fn cap_holds_across_audits_and_switch_turns_series_off() {
-        let m = Metrics::new(MetricsOptions {
-            per_target_series: true,
-            max_target_series: 50,
-        });
+        let m = Metrics::new(MetricsOptions { per_target_series: true, max_target_series: 50 });
         m.publish_audit("ns", "a", &synthetic(40));
         m.publish_audit("ns", "b", &synthetic(40));
         let text = m.render();
@@ -890,10 +744,7 @@ mod tests {
         m.publish_audit("ns", "b", &synthetic(40));
         assert_eq!(series(&m.render(), "gohealth_target_goroutines").len(), 45);
 
-        let off = Metrics::new(MetricsOptions {
-            per_target_series: false,
-            max_target_series: 2000,
-        });
+        let off = Metrics::new(MetricsOptions { per_target_series: false, max_target_series: 2000 });
         off.publish_audit("ns", "a", &synthetic(40));
         let text = off.render();
         assert!(series(&text, "gohealth_target_goroutines").is_empty());
@@ -911,15 +762,8 @@ mod tests {
         m.publish_audit("ns", "a", &synthetic(1000));
         let per_audit = m.series_count() - before;
         // 1000 target gauges + a bounded per-audit set (findings, sites, reasons, counters, histograms)
-        assert!(
-            (1000..1030).contains(&per_audit),
-            "series for one audit of 1000 targets: {per_audit}"
-        );
-        let samples = m
-            .render()
-            .lines()
-            .filter(|l| l.starts_with("gohealth_") && l.contains(r#"audit="a""#))
-            .count();
+        assert!((1000..1030).contains(&per_audit), "series for one audit of 1000 targets: {per_audit}");
+        let samples = m.render().lines().filter(|l| l.starts_with("gohealth_") && l.contains(r#"audit="a""#)).count();
         println!("series={per_audit} samples(incl. histogram buckets)={samples}");
         assert!(samples < 1000 + 80, "samples: {samples}");
     }
@@ -936,11 +780,7 @@ mod tests {
         let plan = plan_report(&report, 10);
         assert_eq!(plan.leak_sites.len(), MAX_LEAK_SITES_PER_AUDIT);
         assert_eq!(plan.leak_sites[0].1, 500.0);
-        assert!(
-            plan.leak_sites
-                .iter()
-                .all(|((_, f), _)| f.len() <= MAX_FUNCTION_LABEL_LEN + '…'.len_utf8())
-        );
+        assert!(plan.leak_sites.iter().all(|((_, f), _)| f.len() <= MAX_FUNCTION_LABEL_LEN + '…'.len_utf8()));
     }
 
     #[test]

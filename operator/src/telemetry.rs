@@ -19,20 +19,10 @@ const DEFAULT_FILTER: &str = "warn,gohealth=info";
 /// filtered by RUST_LOG. Calling it twice is harmless (the second call is ignored), which tests need.
 pub fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init()
-    } else {
-        builder.try_init()
-    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result =
+        if json { builder.json().flatten_event(true).with_current_span(true).try_init() } else { builder.try_init() };
     if let Err(e) = result {
         // Already initialised (tests, or a second call): keep the first subscriber.
         tracing::debug!(error = %e, "tracing already initialised");
@@ -86,11 +76,7 @@ async fn metrics_handler(State(state): State<AppState>) -> Response {
         Ok((body, content_type)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "rendering metrics failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "rendering metrics failed\n",
-            )
-                .into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering metrics failed\n").into_response()
         }
     }
 }
@@ -103,11 +89,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.health.is_ready() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: waiting for the first successful list/watch\n",
-        )
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: waiting for the first successful list/watch\n").into_response()
     }
 }
 
@@ -132,9 +114,7 @@ pub async fn serve_on(
     if let Ok(local) = listener.local_addr() {
         tracing::info!(addr = %local, "admin server listening (/metrics, /healthz, /readyz)");
     }
-    axum::serve(listener, router(metrics, health))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(metrics, health)).with_graceful_shutdown(shutdown).await
 }
 
 #[cfg(test)]
@@ -144,18 +124,10 @@ mod tests {
 
     async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
         let mut buf = String::new();
         s.read_to_string(&mut buf).await.unwrap();
-        let status = buf
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap();
+        let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap();
         (status, buf)
     }
 
@@ -166,14 +138,9 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_on(
-            listener,
-            metrics.clone(),
-            health.clone(),
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let server = tokio::spawn(serve_on(listener, metrics.clone(), health.clone(), async move {
+            let _ = rx.await;
+        }));
 
         assert_eq!(get(addr, "/healthz").await.0, 200);
         let (code, body) = get(addr, "/readyz").await;
