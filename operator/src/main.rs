@@ -21,6 +21,8 @@ enum Command {
     Run(gohealth::controller::RunArgs),
     /// Print the GoHealthAudit CustomResourceDefinition as YAML.
     Crd,
+    /// Audit kube-apiserver admission-plugin flags from files (manifests, units, scripts, configs).
+    Admission(gohealth::admission::cli::AdmissionArgs),
     // (other subcommands: analyze, admission)
 }
 
@@ -41,5 +43,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => gohealth::controller::main(args),
+        Command::Admission(args) => gohealth::admission::cli::main(args),
     }
 }

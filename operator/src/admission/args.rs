@@ -226,9 +226,8 @@ pub fn apiserver_args(cmd: &[String]) -> Option<Vec<String>> {
         let w = cmd[i].as_str();
         let base = w.rsplit('/').next().unwrap_or(w);
         let is_assignment = !w.starts_with('-')
-            && w.split_once('=').is_some_and(|(k, _)| {
-                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            });
+            && w.split_once('=')
+                .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
         if matches!(base, "exec" | "env" | "sudo" | "nohup") || is_assignment {
             i += 1;
             continue;
@@ -323,10 +322,7 @@ mod tests {
             "--admission-control-config-file=/a",
             "--admission-control-config-file=/b",
         ]);
-        assert_eq!(
-            f.enable,
-            Some(s(&["NodeRestriction", "AlwaysPullImages", "EventRateLimit"]))
-        );
+        assert_eq!(f.enable, Some(s(&["NodeRestriction", "AlwaysPullImages", "EventRateLimit"])));
         assert_eq!(f.config_file.as_deref(), Some("/b"));
     }
 

@@ -86,19 +86,21 @@ pub fn effective(kb: &KnowledgeBase, flags: &AdmissionFlags, version: Option<Kub
     let mut set: BTreeSet<String> = defaults.map(|d| d.plugins.iter().cloned().collect()).unwrap_or_default();
     set.extend(enable.iter().map(|s| s.to_string()));
     set.retain(|p| !disable.contains(p));
+    // names the apiserver does not register at this version cannot run (it would not start)
+    if let Some(v) = version {
+        set.retain(|p| kb.is_registered(p, v) || (v > kb.coverage.to && kb.plugin(p).is_none()));
+    }
     let note = match (version, defaults) {
-        (None, _) => Some("Kubernetes version unknown: the default-on plugins are not included, only what the flags enable".into()),
+        (None, _) => Some(
+            "Kubernetes version unknown: the default-on plugins are not included, only what the flags enable".into(),
+        ),
         (Some(v), None) => Some(format!(
             "{v} is outside the knowledge base ({}–{}): its default-on plugins are unknown and not included",
             kb.coverage.from, kb.coverage.to
         )),
         (Some(_), Some(_)) => None,
     };
-    Effective {
-        plugins: set.into_iter().collect(),
-        complete: defaults.is_some(),
-        note,
-    }
+    Effective { plugins: set.into_iter().collect(), complete: defaults.is_some(), note }
 }
 
 /// Audits a flag set. `current` is the running/stated version, `target` an upgrade to preview.
@@ -219,12 +221,7 @@ pub fn evaluate(
 
     findings.extend(recommended_findings(kb, flags, &eff, eval, &named));
     dedupe(&mut findings);
-    Evaluation {
-        effective: eff,
-        findings,
-        evaluated_version: eval,
-        notes,
-    }
+    Evaluation { effective: eff, findings, evaluated_version: eval, notes }
 }
 
 fn finding(check: CheckId, severity: Severity, plugin: &str, message: String) -> Finding {
@@ -234,10 +231,7 @@ fn finding(check: CheckId, severity: Severity, plugin: &str, message: String) ->
 }
 
 fn replacement_text(p: &Plugin) -> String {
-    p.replacement
-        .as_ref()
-        .map(|r| format!(" Replacement: {}.", r.text))
-        .unwrap_or_default()
+    p.replacement.as_ref().map(|r| format!(" Replacement: {}.", r.text)).unwrap_or_default()
 }
 
 fn name_findings(
@@ -310,11 +304,7 @@ fn name_findings(
                     CheckId::UnknownAdmissionPlugin,
                     Severity::Critical,
                     name,
-                    format!(
-                        "{}; kube-apiserver refuses to start: \"{}\"",
-                        n.explanation,
-                        how.startup_error(kb, name)
-                    ),
+                    format!("{}; kube-apiserver refuses to start: \"{}\"", n.explanation, how.startup_error(kb, name)),
                 )
                 .with_evidence("reason", n.kind.clone())
                 .with_evidence("flag", how.flags()),
@@ -342,10 +332,7 @@ fn name_findings(
                 msg.push_str(&format!(" Did you mean {close}?"));
             }
             let sev = if beyond && !whitespace { Severity::Warning } else { Severity::Critical };
-            out.push(
-                finding(CheckId::UnknownAdmissionPlugin, sev, name, msg)
-                    .with_evidence("flag", how.flags()),
-            );
+            out.push(finding(CheckId::UnknownAdmissionPlugin, sev, name, msg).with_evidence("flag", how.flags()));
         }
     }
 }
@@ -368,9 +355,9 @@ fn registered_findings(
     {
         let mut msg = format!("{name} is deprecated since {}", d.in_version);
         match removal {
-            Some(r) => msg.push_str(&format!(
-                " and removed in {r}: kube-apiserver {r} and later will not start with it"
-            )),
+            Some(r) => {
+                msg.push_str(&format!(" and removed in {r}: kube-apiserver {r} and later will not start with it"))
+            }
             None => msg.push_str(" (still registered)"),
         }
         if let Some(note) = &d.note {
@@ -427,13 +414,7 @@ fn registered_findings(
     }
 }
 
-fn unknown_version_findings(
-    kb: &KnowledgeBase,
-    name: &str,
-    how: Named,
-    whitespace: bool,
-    out: &mut Vec<Finding>,
-) {
+fn unknown_version_findings(kb: &KnowledgeBase, name: &str, how: Named, whitespace: bool, out: &mut Vec<Finding>) {
     match kb.registration(name, kb.coverage.to) {
         Registration::Registered(p) | Registration::Removed(p) | Registration::NotYet(p) => {
             if let Some(r) = &p.removed {
@@ -508,11 +489,7 @@ fn recommended_findings(
         let ever_default = kb.default_enabled.iter().any(|d| d.plugins.contains(&p.name));
         // only what we can prove: a complete effective set, an explicit disable, or a plugin no
         // release turns on by default that the flags do not enable
-        let disabled = if eff.complete {
-            !running
-        } else {
-            explicitly_disabled || (!ever_default && !running)
-        };
+        let disabled = if eff.complete { !running } else { explicitly_disabled || (!ever_default && !running) };
         if !disabled {
             continue;
         }
@@ -557,9 +534,7 @@ pub fn evaluate_observed(
         let how = Named { enable: true, ..Named::default() };
         if let Some(v) = eval {
             match kb.registration(name, v) {
-                Registration::Registered(p) => {
-                    registered_findings(p, how, v, preview, &BTreeMap::new(), &mut findings)
-                }
+                Registration::Registered(p) => registered_findings(p, how, v, preview, &BTreeMap::new(), &mut findings),
                 // on the target version a running plugin may be gone: that is the blocker
                 Registration::Removed(_) | Registration::NotYet(_) => {
                     name_findings(kb, name, how, eval, preview, &BTreeMap::new(), &mut findings)
@@ -594,7 +569,10 @@ pub fn evaluate_observed(
         effective: Effective {
             plugins: observed.iter().cloned().collect(),
             complete: false,
-            note: Some("only plugins that have handled a request appear in /metrics: this proves enabled, never disabled".into()),
+            note: Some(
+                "only plugins that have handled a request appear in /metrics: this proves enabled, never disabled"
+                    .into(),
+            ),
         },
         findings,
         evaluated_version: eval,
@@ -612,13 +590,7 @@ fn dedupe(findings: &mut Vec<Finding>) {
             .then(a.message.cmp(&b.message))
     });
     let mut seen = BTreeSet::new();
-    findings.retain(|f| {
-        seen.insert((
-            f.check,
-            f.plugin.clone(),
-            f.evidence.get("reason").cloned(),
-        ))
-    });
+    findings.retain(|f| seen.insert((f.check, f.plugin.clone(), f.evidence.get("reason").cloned())));
 }
 
 /// A known plugin whose name differs only in case or by at most two edits (typos).
@@ -660,9 +632,7 @@ mod tests {
         flags_from_args(args)
     }
     fn find<'a>(e: &'a Evaluation, check: CheckId, plugin: &str) -> Option<&'a Finding> {
-        e.findings
-            .iter()
-            .find(|f| f.check == check && f.plugin.as_deref() == Some(plugin))
+        e.findings.iter().find(|f| f.check == check && f.plugin.as_deref() == Some(plugin))
     }
 
     #[test]
@@ -765,7 +735,10 @@ mod tests {
         );
         let c = find(&e, CheckId::ConflictingAdmissionPlugin, "AlwaysPullImages").unwrap();
         assert_eq!(c.severity, Severity::Critical);
-        assert!(c.message.contains("[AlwaysPullImages] in enable-admission-plugins and disable-admission-plugins overlapped"));
+        assert!(
+            c.message
+                .contains("[AlwaysPullImages] in enable-admission-plugins and disable-admission-plugins overlapped")
+        );
         let e = evaluate(
             &kb,
             &flags(&["--admission-control=NamespaceLifecycle", "--enable-admission-plugins=NodeRestriction"]),
@@ -779,7 +752,8 @@ mod tests {
     #[test]
     fn admission_control_is_exact_and_deprecated() {
         let kb = kb();
-        let e = evaluate(&kb, &flags(&["--admission-control=NamespaceLifecycle,LimitRanger,NodeRestriction"]), v(28), None);
+        let e =
+            evaluate(&kb, &flags(&["--admission-control=NamespaceLifecycle,LimitRanger,NodeRestriction"]), v(28), None);
         assert!(e.effective.complete);
         assert_eq!(e.effective.plugins, vec!["LimitRanger", "NamespaceLifecycle", "NodeRestriction"]);
         let d = e.findings.iter().find(|f| f.check == CheckId::DeprecatedAdmissionFlag).unwrap();
@@ -846,7 +820,10 @@ mod tests {
         let kb = kb();
         let e = evaluate(
             &kb,
-            &flags(&["--enable-admission-plugins=AlwaysAdmit,NamespaceExists,NodeRestriction", "--disable-admission-plugins=ServiceAccount"]),
+            &flags(&[
+                "--enable-admission-plugins=AlwaysAdmit,NamespaceExists,NodeRestriction",
+                "--disable-admission-plugins=ServiceAccount",
+            ]),
             v(37),
             None,
         );
@@ -889,9 +866,14 @@ mod tests {
         let kb = kb();
         let on = flags(&["--enable-admission-plugins=SecurityContextDeny"]);
         let e = evaluate(&kb, &on, v(28), None);
-        let g = e.findings.iter().find(|f| f.evidence.get("reason").map(String::as_str) == Some("FeatureGateRequired")).unwrap();
+        let g = e
+            .findings
+            .iter()
+            .find(|f| f.evidence.get("reason").map(String::as_str) == Some("FeatureGateRequired"))
+            .unwrap();
         assert_eq!(g.severity, Severity::Critical);
-        let gated = flags(&["--enable-admission-plugins=SecurityContextDeny", "--feature-gates=SecurityContextDeny=true"]);
+        let gated =
+            flags(&["--enable-admission-plugins=SecurityContextDeny", "--feature-gates=SecurityContextDeny=true"]);
         let e = evaluate(&kb, &gated, v(28), None);
         assert!(e.findings.iter().all(|f| f.evidence.get("reason").map(String::as_str) != Some("FeatureGateRequired")));
         assert!(find(&e, CheckId::DeprecatedAdmissionPlugin, "SecurityContextDeny").is_some());
@@ -903,10 +885,8 @@ mod tests {
     #[test]
     fn observed_metrics_prove_enabled_only() {
         let kb = kb();
-        let seen: BTreeSet<String> = ["AlwaysAdmit", "NamespaceLifecycle", "MutatingAdmissionWebhook"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let seen: BTreeSet<String> =
+            ["AlwaysAdmit", "NamespaceLifecycle", "MutatingAdmissionWebhook"].iter().map(|s| s.to_string()).collect();
         let e = evaluate_observed(&kb, &seen, v(30), None);
         assert!(!e.effective.complete);
         assert!(find(&e, CheckId::InsecureAdmissionPlugin, "AlwaysAdmit").is_some());

@@ -252,14 +252,9 @@ impl KnowledgeBase {
     }
 
     pub fn from_yaml(text: &str) -> Result<KnowledgeBase, KbError> {
-        let kb: KnowledgeBase =
-            serde_norway::from_str(text).map_err(|e| KbError::Parse(e.to_string()))?;
+        let kb: KnowledgeBase = serde_norway::from_str(text).map_err(|e| KbError::Parse(e.to_string()))?;
         let problems = kb.problems();
-        if problems.is_empty() {
-            Ok(kb)
-        } else {
-            Err(KbError::Invalid(problems))
-        }
+        if problems.is_empty() { Ok(kb) } else { Err(KbError::Invalid(problems)) }
     }
 
     /// The embedded KB with an optional ConfigMap overlay applied.
@@ -268,15 +263,10 @@ impl KnowledgeBase {
         match overlay_yaml {
             None => Ok(base),
             Some(text) => {
-                let overlay: Overlay =
-                    serde_norway::from_str(text).map_err(|e| KbError::Parse(e.to_string()))?;
+                let overlay: Overlay = serde_norway::from_str(text).map_err(|e| KbError::Parse(e.to_string()))?;
                 let merged = merge(base, overlay);
                 let problems = merged.problems();
-                if problems.is_empty() {
-                    Ok(merged)
-                } else {
-                    Err(KbError::Invalid(problems))
-                }
+                if problems.is_empty() { Ok(merged) } else { Err(KbError::Invalid(problems)) }
             }
         }
     }
@@ -316,12 +306,8 @@ impl KnowledgeBase {
 
     /// Plugins registered at `v`, sorted.
     pub fn registered_at(&self, v: KubeVersion) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .plugins
-            .iter()
-            .filter(|p| self.is_registered(&p.name, v))
-            .map(|p| p.name.clone())
-            .collect();
+        let mut out: Vec<String> =
+            self.plugins.iter().filter(|p| self.is_registered(&p.name, v)).map(|p| p.name.clone()).collect();
         out.sort();
         out
     }
@@ -347,15 +333,9 @@ impl KnowledgeBase {
         };
         check("coverage".into(), &self.coverage.sources);
         check("startup".into(), &self.startup.sources);
-        check(
-            "admissionControlFlag".into(),
-            &self.admission_control_flag.sources,
-        );
+        check("admissionControlFlag".into(), &self.admission_control_flag.sources);
         for d in &self.default_enabled {
-            check(
-                format!("defaultEnabled {}..{}", d.from, d.to),
-                &d.sources,
-            );
+            check(format!("defaultEnabled {}..{}", d.from, d.to), &d.sources);
         }
         for p in &self.plugins {
             let n = &p.name;
@@ -392,17 +372,13 @@ impl KnowledgeBase {
                 out.push(format!("{}: listed twice", p.name));
             }
             match (&p.registered.to, &p.removed) {
-                (Some(to), Some(r)) if to.next() != r.in_version => out.push(format!(
-                    "{}: registered until {to} but removed in {}",
-                    p.name, r.in_version
-                )),
-                (Some(to), None) => {
-                    out.push(format!("{}: registered until {to} without a removed fact", p.name))
+                (Some(to), Some(r)) if to.next() != r.in_version => {
+                    out.push(format!("{}: registered until {to} but removed in {}", p.name, r.in_version))
                 }
-                (None, Some(r)) => out.push(format!(
-                    "{}: removed in {} but registered without an end",
-                    p.name, r.in_version
-                )),
+                (Some(to), None) => out.push(format!("{}: registered until {to} without a removed fact", p.name)),
+                (None, Some(r)) => {
+                    out.push(format!("{}: removed in {} but registered without an end", p.name, r.in_version))
+                }
                 _ => {}
             }
             if self.not_a_plugin(&p.name).is_some() {
@@ -416,10 +392,7 @@ impl KnowledgeBase {
             for v in (d.from.minor..=d.to.minor).map(|m| KubeVersion::new(d.from.major, m)) {
                 for name in &d.plugins {
                     if !self.is_registered(name, v) {
-                        out.push(format!(
-                            "defaultEnabled {}..{}: {name} is not registered in {v}",
-                            d.from, d.to
-                        ));
+                        out.push(format!("defaultEnabled {}..{}: {name} is not registered in {v}", d.from, d.to));
                     }
                 }
             }
@@ -484,11 +457,7 @@ mod tests {
 
     #[test]
     fn unsourced_fact_is_rejected() {
-        let text = EMBEDDED.replacen(
-            "sources: [changelog-1.21-psp, pr-97171]",
-            "sources: []",
-            1,
-        );
+        let text = EMBEDDED.replacen("sources: [changelog-1.21-psp, pr-97171]", "sources: []", 1);
         assert_ne!(text, EMBEDDED, "fixture text must be found");
         let err = KnowledgeBase::from_yaml(&text).unwrap_err();
         assert_eq!(err.reason(), "KnowledgeBaseInvalid");
@@ -516,15 +485,9 @@ mod tests {
         let help_registered = "AlwaysAdmit, AlwaysDeny, AlwaysPullImages, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, ClusterTrustBundleAttest, DefaultIngressClass, DefaultStorageClass, DefaultTolerationSeconds, DenyServiceExternalIPs, EventRateLimit, ExtendedResourceToleration, ImagePolicyWebhook, LimitPodHardAntiAffinityTopology, LimitRanger, MutatingAdmissionPolicy, MutatingAdmissionWebhook, NamespaceAutoProvision, NamespaceExists, NamespaceLifecycle, NodeDeclaredFeatureValidator, NodeRestriction, OwnerReferencesPermissionEnforcement, PersistentVolumeClaimResize, PodGroupProtection, PodNodeSelector, PodResizeValidator, PodSecurity, PodTolerationRestriction, PodTopologyLabels, Priority, ResourceQuota, RuntimeClass, ServiceAccount, StorageObjectInUseProtection, TaintNodesByCondition, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook";
         let help_default = "NamespaceLifecycle, LimitRanger, ServiceAccount, TaintNodesByCondition, PodSecurity, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, PodGroupProtection, PersistentVolumeClaimResize, RuntimeClass, CertificateApproval, CertificateSigning, ClusterTrustBundleAttest, CertificateSubjectRestriction, DefaultIngressClass, PodTopologyLabels, NodeDeclaredFeatureValidator, PodResizeValidator, MutatingAdmissionPolicy, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota";
         let split = |s: &str| s.split(", ").map(str::to_string).collect::<BTreeSet<_>>();
-        assert_eq!(
-            kb.registered_at(v(37)).into_iter().collect::<BTreeSet<_>>(),
-            split(help_registered)
-        );
+        assert_eq!(kb.registered_at(v(37)).into_iter().collect::<BTreeSet<_>>(), split(help_registered));
         let defaults = kb.defaults(v(37)).unwrap();
-        assert_eq!(
-            defaults.plugins.iter().cloned().collect::<BTreeSet<_>>(),
-            split(help_default)
-        );
+        assert_eq!(defaults.plugins.iter().cloned().collect::<BTreeSet<_>>(), split(help_default));
     }
 
     /// For every plugin: registered inside its range, and not-registered (with the right reason)
@@ -538,11 +501,7 @@ mod tests {
             assert!(kb.is_registered(&p.name, from), "{} at {from}", p.name);
             if from > kb.coverage.from {
                 let before = KubeVersion::new(1, from.minor - 1);
-                assert!(
-                    matches!(kb.registration(&p.name, before), Registration::NotYet(_)),
-                    "{} at {before}",
-                    p.name
-                );
+                assert!(matches!(kb.registration(&p.name, before), Registration::NotYet(_)), "{} at {before}", p.name);
             }
             match (p.registered.to, &p.removed) {
                 (Some(to), Some(removed)) => {
@@ -553,10 +512,7 @@ mod tests {
                         p.name,
                         removed.in_version
                     );
-                    assert!(matches!(
-                        kb.registration(&p.name, KubeVersion::new(1, 40)),
-                        Registration::Removed(_)
-                    ));
+                    assert!(matches!(kb.registration(&p.name, KubeVersion::new(1, 40)), Registration::Removed(_)));
                 }
                 (None, None) => assert!(kb.is_registered(&p.name, v(37)), "{}", p.name),
                 other => panic!("{}: inconsistent {other:?}", p.name),
@@ -597,10 +553,7 @@ mod tests {
     fn non_plugins_are_not_plugins() {
         let kb = kb();
         for n in ["PodPriority", "LegacyServiceAccountTokenNoAutoGeneration", "RuntimeClassHandler"] {
-            assert!(
-                matches!(kb.registration(n, v(30)), Registration::NotAPlugin(_)),
-                "{n}"
-            );
+            assert!(matches!(kb.registration(n, v(30)), Registration::NotAPlugin(_)), "{n}");
         }
         assert!(kb.not_a_plugin("PodPriority").unwrap().explanation.contains("feature gate"));
         assert_eq!(kb.registration("Bogus", v(30)), Registration::Unknown);

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod check;
+pub mod cli;
 pub mod kb;
 pub mod parse;
 pub mod spec;

@@ -5,9 +5,7 @@
 use serde::Serialize;
 use serde_norway::Value;
 
-use super::args::{
-    AdmissionFlags, apiserver_args, apply, flags_from_args, shell_commands, systemd_exec_starts,
-};
+use super::args::{AdmissionFlags, apiserver_args, apply, flags_from_args, shell_commands, systemd_exec_starts};
 use super::version::{KubeVersion, StatedVersion, find_in_text};
 
 /// Which input form was recognised.
@@ -141,10 +139,8 @@ fn parse_yaml_documents(text: &str, hint: &str) -> Option<ApiserverConfig> {
     let mut cfg = first.next()?;
     let rest: Vec<ApiserverConfig> = first.collect();
     if !rest.is_empty() {
-        cfg.notes.push(format!(
-            "{} more kube-apiserver configuration(s) in this file; the first is audited",
-            rest.len()
-        ));
+        cfg.notes
+            .push(format!("{} more kube-apiserver configuration(s) in this file; the first is audited", rest.len()));
     }
     if cfg.stated_version.is_none() {
         cfg.stated_version = kubeadm_version;
@@ -186,11 +182,7 @@ fn pod_like(doc: &Value, text: &str) -> Option<Vec<ApiserverConfig>> {
         return (!out.is_empty()).then_some(out);
     }
     let spec = doc.get("spec")?;
-    let pod_spec = if spec.get("containers").is_some() {
-        spec
-    } else {
-        spec.get("template")?.get("spec")?
-    };
+    let pod_spec = if spec.get("containers").is_some() { spec } else { spec.get("template")?.get("spec")? };
     let containers = pod_spec.get("containers")?.as_sequence()?;
     for c in containers {
         let command = strings(c.get("command"));
@@ -241,28 +233,18 @@ fn kubeadm(doc: &Value) -> ApiserverConfig {
     let mut notes = Vec::new();
     if !pairs.iter().any(|(k, _)| k == "enable-admission-plugins") {
         pairs.insert(0, ("enable-admission-plugins".into(), INSTALLER_DEFAULT_ENABLE.into()));
-        notes.push("kubeadm's default --enable-admission-plugins=NodeRestriction applied (extraArgs do not set it)".into());
+        notes.push(
+            "kubeadm's default --enable-admission-plugins=NodeRestriction applied (extraArgs do not set it)".into(),
+        );
     }
     let mut flags = AdmissionFlags::default();
     for (k, v) in &pairs {
         apply(&mut flags, k, v);
     }
-    let stated_version = doc
-        .get("kubernetesVersion")
-        .and_then(scalar)
-        .and_then(|raw| {
-            KubeVersion::parse(&raw).map(|version| StatedVersion {
-                version,
-                raw,
-                from: "kubeadm kubernetesVersion".into(),
-            })
-        });
-    ApiserverConfig {
-        source: InputForm::KubeadmClusterConfiguration,
-        flags,
-        stated_version,
-        notes,
-    }
+    let stated_version = doc.get("kubernetesVersion").and_then(scalar).and_then(|raw| {
+        KubeVersion::parse(&raw).map(|version| StatedVersion { version, raw, from: "kubeadm kubernetesVersion".into() })
+    });
+    ApiserverConfig { source: InputForm::KubeadmClusterConfiguration, flags, stated_version, notes }
 }
 
 /// kops Cluster: `spec.kubeAPIServer.enableAdmissionPlugins` / `admissionControl` /
@@ -282,39 +264,26 @@ fn kops(doc: &Value) -> ApiserverConfig {
         enable: list("enableAdmissionPlugins"),
         disable: list("disableAdmissionPlugins"),
         admission_control: list("admissionControl"),
-        config_file: api
-            .and_then(|a| a.get("admissionControlConfigFile"))
-            .and_then(scalar),
+        config_file: api.and_then(|a| a.get("admissionControlConfigFile")).and_then(scalar),
         feature_gates: Default::default(),
     };
     let mut notes = Vec::new();
     if flags.is_empty() {
-        notes.push("kops sets its own admission defaults when spec.kubeAPIServer names none; they are not modelled here".into());
+        notes.push(
+            "kops sets its own admission defaults when spec.kubeAPIServer names none; they are not modelled here"
+                .into(),
+        );
     }
-    let stated_version = spec
-        .and_then(|s| s.get("kubernetesVersion"))
-        .and_then(scalar)
-        .and_then(|raw| {
-            KubeVersion::parse(&raw).map(|version| StatedVersion {
-                version,
-                raw,
-                from: "kops kubernetesVersion".into(),
-            })
-        });
-    ApiserverConfig {
-        source: InputForm::KopsCluster,
-        flags,
-        stated_version,
-        notes,
-    }
+    let stated_version = spec.and_then(|s| s.get("kubernetesVersion")).and_then(scalar).and_then(|raw| {
+        KubeVersion::parse(&raw).map(|version| StatedVersion { version, raw, from: "kops kubernetesVersion".into() })
+    });
+    ApiserverConfig { source: InputForm::KopsCluster, flags, stated_version, notes }
 }
 
 /// k3s/RKE2 `config.yaml`: `kube-apiserver-arg:` as a list (or one string) of `flag=value`.
 fn k3s_config(doc: &Value, text: &str, hint: &str) -> Option<ApiserverConfig> {
     let map = doc.as_mapping()?;
-    let key = ["kube-apiserver-arg", "kube-apiserver-args"]
-        .into_iter()
-        .find(|k| map.contains_key(*k))?;
+    let key = ["kube-apiserver-arg", "kube-apiserver-args"].into_iter().find(|k| map.contains_key(*k))?;
     let v = doc.get(key)?;
     let items: Vec<String> = match v {
         Value::Sequence(_) => strings(Some(v)),
@@ -322,9 +291,7 @@ fn k3s_config(doc: &Value, text: &str, hint: &str) -> Option<ApiserverConfig> {
         _ => Vec::new(),
     };
     let rke2 = hint.contains("rke2")
-        || ["cni", "profile", "pod-security-admission-config-file"]
-            .iter()
-            .any(|k| map.contains_key(*k));
+        || ["cni", "profile", "pod-security-admission-config-file"].iter().any(|k| map.contains_key(*k));
     let form = if rke2 { InputForm::Rke2Config } else { InputForm::K3sConfig };
     Some(k3s_pairs(items, text, form))
 }
@@ -378,12 +345,7 @@ fn k3s_pairs(items: Vec<String>, text: &str, form: InputForm) -> ApiserverConfig
     for (k, v) in &seen {
         apply(&mut flags, k, v);
     }
-    ApiserverConfig {
-        source: form,
-        flags,
-        stated_version: find_in_text(text),
-        notes,
-    }
+    ApiserverConfig { source: form, flags, stated_version: find_in_text(text), notes }
 }
 
 fn parse_systemd(text: &str) -> Result<ApiserverConfig, ParseError> {
@@ -564,10 +526,7 @@ exec /opt/bin/kube-apiserver \
 "#;
         let cfg = parse_input(script, Some("start.sh")).unwrap();
         assert_eq!(cfg.source, InputForm::ShellScript);
-        assert_eq!(
-            cfg.flags.enable,
-            Some(s(&["NodeRestriction", "EventRateLimit", "AlwaysPullImages"]))
-        );
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "EventRateLimit", "AlwaysPullImages"])));
         assert_eq!(cfg.flags.disable, Some(s(&["DefaultStorageClass"])));
         assert_eq!(cfg.flags.config_file.as_deref(), Some("$CFG"));
         assert_eq!(cfg.flags.admission_control, None, "commented flag ignored");
@@ -630,7 +589,8 @@ spec:
 
     #[test]
     fn plain_argument_lists() {
-        let one_per_line = "--enable-admission-plugins=NodeRestriction\n--admission-control AlwaysAdmit,ServiceAccount\n";
+        let one_per_line =
+            "--enable-admission-plugins=NodeRestriction\n--admission-control AlwaysAdmit,ServiceAccount\n";
         let cfg = parse_input(one_per_line, None).unwrap();
         assert_eq!(cfg.source, InputForm::ArgumentList);
         assert_eq!(cfg.flags.admission_control, Some(s(&["AlwaysAdmit", "ServiceAccount"])));
@@ -647,13 +607,7 @@ spec:
     #[test]
     fn rejects_unrelated_input() {
         assert_eq!(parse_input("  \n", None), Err(ParseError::Empty));
-        assert!(matches!(
-            parse_input("echo hello\nls -l\n", None),
-            Err(ParseError::NotRecognised(_))
-        ));
-        assert!(matches!(
-            parse_input("apiVersion: v1\nkind: ConfigMap\n", None),
-            Err(ParseError::NotRecognised(_))
-        ));
+        assert!(matches!(parse_input("echo hello\nls -l\n", None), Err(ParseError::NotRecognised(_))));
+        assert!(matches!(parse_input("apiVersion: v1\nkind: ConfigMap\n", None), Err(ParseError::NotRecognised(_))));
     }
 }

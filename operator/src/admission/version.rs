@@ -26,10 +26,7 @@ impl KubeVersion {
         let major: u32 = parts.next()?.parse().ok()?;
         let minor_part = parts.next()?;
         // minor may carry a suffix when there is no patch ("1.28+", "1.28-eks")
-        let digits: String = minor_part
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
+        let digits: String = minor_part.chars().take_while(|c| c.is_ascii_digit()).collect();
         let minor: u32 = digits.parse().ok()?;
         if major != 1 {
             return None;
@@ -70,8 +67,7 @@ impl Serialize for KubeVersion {
 impl<'de> Deserialize<'de> for KubeVersion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        KubeVersion::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a Kubernetes version: {s:?}")))
+        KubeVersion::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not a Kubernetes version: {s:?}")))
     }
 }
 
@@ -103,21 +99,11 @@ pub fn find_in_text(text: &str) -> Option<StatedVersion> {
             from: "kube-apiserver image tag".into(),
         });
     }
-    let distro = DISTRO
-        .get_or_init(|| regex::Regex::new(r"\b(v?\d+\.\d+\.\d+\+(?:k3s|rke2r)\d+)").ok())
-        .as_ref()?;
+    let distro = DISTRO.get_or_init(|| regex::Regex::new(r"\b(v?\d+\.\d+\.\d+\+(?:k3s|rke2r)\d+)").ok()).as_ref()?;
     let c = distro.captures(text)?;
     let raw = c.get(1)?.as_str().to_string();
-    let from = if raw.contains("rke2") {
-        "RKE2 version string"
-    } else {
-        "k3s version string"
-    };
-    KubeVersion::parse(&raw).map(|version| StatedVersion {
-        version,
-        raw,
-        from: from.into(),
-    })
+    let from = if raw.contains("rke2") { "RKE2 version string" } else { "k3s version string" };
+    KubeVersion::parse(&raw).map(|version| StatedVersion { version, raw, from: from.into() })
 }
 
 #[cfg(test)]
