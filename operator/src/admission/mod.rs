@@ -7,6 +7,7 @@ pub mod args;
 pub mod check;
 pub mod cli;
 pub mod kb;
+pub mod live;
 pub mod parse;
 pub mod spec;
 pub mod version;
