@@ -6,6 +6,7 @@
   chart_facts.py extract-rules RENDERED       print the PrometheusRule's groups as a rules file
   chart_facts.py pod-from-deployment RENDERED print a Pod with the Deployment's pod template
   chart_facts.py rbac RENDERED                print ServiceAccount, (Cluster)Role(Binding)s
+  chart_facts.py operator-args RENDERED       print the operator container's args (JSON)
 """
 
 import json
@@ -166,6 +167,12 @@ def main():
                             "namespace": dep["metadata"]["namespace"], "labels": tmpl["metadata"]["labels"]},
                "spec": tmpl["spec"]}
         print(yaml.safe_dump(pod, sort_keys=False))
+    elif cmd == "operator-args":
+        # The operator container's args and the rendered-namespace, as JSON (ship_e2e.rs runs exactly these).
+        dep = one(load(args[0]), "Deployment")
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        print(json.dumps({"args": c["args"], "namespace": dep["metadata"]["namespace"],
+                          "serviceAccount": dep["spec"]["template"]["spec"]["serviceAccountName"]}))
     elif cmd == "rbac":
         docs = [d for d in load(args[0]) if d["kind"] in
                 ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")]
