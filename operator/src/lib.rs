@@ -7,6 +7,7 @@
 //! network; everything else is pure and unit-tested from fixtures.
 
 pub mod admission;
+pub mod analyze;
 pub mod audit;
 pub mod collect;
 pub mod controller;

@@ -21,6 +21,8 @@ enum Command {
     Run(gohealth::controller::RunArgs),
     /// Print the GoHealthAudit CustomResourceDefinition as YAML.
     Crd,
+    /// Diagnose saved pprof dumps or a live pprof URL (single-snapshot checks).
+    Analyze(gohealth::analyze::AnalyzeArgs),
     /// Audit kube-apiserver admission-plugin flags from files (manifests, units, scripts, configs).
     Admission(gohealth::admission::cli::AdmissionArgs),
     // (other subcommands: analyze, admission)
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => gohealth::controller::main(args),
+        Command::Analyze(args) => gohealth::analyze::main(args),
         Command::Admission(args) => gohealth::admission::cli::main(args),
     }
 }

@@ -1,0 +1,456 @@
+//! `gohealth analyze FILE|URL...`: the single-snapshot checks on saved dumps or one live endpoint.
+//!
+//! Every input is read (a file, `-` for stdin, or an http(s) URL through the collector), its format
+//! detected from the content, and the profiles combined into one snapshot: goroutine dumps, the
+//! goroutineleak profile, heap MemStats, mutex/block profiles. Checks that need history across audits
+//! are listed in `notes` instead of being run.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use crate::collect::http::{Collector, CollectorOptions};
+use crate::collect::snapshot::Snapshot;
+use crate::diagnose::config::ChecksSpec;
+use crate::diagnose::history::TargetHistoryRing;
+use crate::diagnose::site::{block_kind, blocked_sites, normalize_state, site_frame};
+use crate::diagnose::{diagnose, merge_seen};
+use crate::finding::{Finding, TargetRef};
+use crate::pprof::model::{ContentionKind, GoroutineProfile, Profile, ProfileFormat};
+use crate::pprof::{ParseError, ParseOptions, detect, gunzip_limited, parse_traceback, parse_with};
+
+/// Groups listed in the output at most (a 100k-goroutine dump can have thousands).
+const MAX_GROUPS: usize = 200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// Diagnose saved pprof dumps (or a live endpoint) without a cluster.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AnalyzeArgs {
+    /// Files, `-` for stdin, or http(s) URLs (e.g. http://127.0.0.1:6060/debug/pprof/goroutine?debug=2).
+    /// Several inputs are combined: e.g. a goroutine dump, heap?debug=1 and mutex?debug=1.
+    #[arg(required = true, value_name = "FILE|URL")]
+    pub inputs: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// Goroutines at one site before GoroutineLeak (and the Goexit/ticker checks) report it.
+    #[arg(long)]
+    pub min_goroutines: Option<u64>,
+    /// Wait in minutes that LongBlockedGoroutines reports (and that makes a leak "likely").
+    #[arg(long)]
+    pub min_wait_minutes: Option<u64>,
+    /// Largest input accepted, after decompression, in bytes.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub max_bytes: usize,
+}
+
+/// Why an input could not be analyzed. Every one exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error("{input}: cannot read: {err}")]
+    Read { input: String, err: String },
+    #[error("{input}: {err}")]
+    Fetch { input: String, err: crate::collect::error::ScrapeError },
+    #[error("{input}: {err}")]
+    Parse { input: String, err: ParseError },
+}
+
+/// One input after parsing.
+struct Parsed {
+    source: String,
+    format: ProfileFormat,
+    profile: Profile,
+    panic_message: Option<String>,
+    truncated: bool,
+}
+
+pub fn main(args: AnalyzeArgs) -> ExitCode {
+    let mut parsed = Vec::new();
+    for input in &args.inputs {
+        match load(input, args.max_bytes) {
+            Ok(p) => parsed.push(p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let report = analyze(&parsed, &checks_for(&args));
+    match args.output {
+        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        OutputFormat::Table => print!("{}", table(&report)),
+    }
+    ExitCode::SUCCESS
+}
+
+fn checks_for(args: &AnalyzeArgs) -> ChecksSpec {
+    let mut c = ChecksSpec::default();
+    if let Some(n) = args.min_goroutines {
+        c.goroutine_leak.min_goroutines = n;
+        c.goexit_in_defer.min_goroutines = n;
+        c.ticker_loop_growth.min_goroutines = n;
+        c.long_blocked_goroutines.min_goroutines = n;
+    }
+    if let Some(m) = args.min_wait_minutes {
+        c.goroutine_leak.min_wait_minutes = m;
+        c.long_blocked_goroutines.min_wait_minutes = m;
+    }
+    c
+}
+
+fn read_input(input: &str, max_bytes: usize) -> Result<Vec<u8>, AnalyzeError> {
+    let read_err = |err: String| AnalyzeError::Read { input: input.to_string(), err };
+    if input.starts_with("http://") || input.starts_with("https://") {
+        let opts = CollectorOptions { max_body_bytes: max_bytes as u64, ..CollectorOptions::default() };
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| read_err(e.to_string()))?;
+        let fetch_err = |err| AnalyzeError::Fetch { input: input.to_string(), err };
+        let collector = Collector::new(&opts).map_err(fetch_err)?;
+        let body = rt.block_on(collector.fetch(input)).map_err(fetch_err)?;
+        return Ok(body.to_vec());
+    }
+    let mut data = Vec::new();
+    let limit = max_bytes as u64 + 1;
+    let res = if input == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut data)
+    } else {
+        std::fs::File::open(input).and_then(|f| f.take(limit).read_to_end(&mut data))
+    };
+    res.map_err(|e| read_err(e.to_string()))?;
+    if data.len() > max_bytes {
+        return Err(read_err(format!("larger than --max-bytes {max_bytes}")));
+    }
+    Ok(data)
+}
+
+fn load(input: &str, max_bytes: usize) -> Result<Parsed, AnalyzeError> {
+    let data = read_input(input, max_bytes)?;
+    let parse_err = |err| AnalyzeError::Parse { input: input.to_string(), err };
+    let plain = gunzip_limited(&data, max_bytes).map_err(parse_err)?;
+    let format = detect(&plain).map_err(parse_err)?;
+    let mut out = Parsed {
+        source: input.to_string(),
+        format,
+        profile: parse_plain(&plain, input, max_bytes)?,
+        panic_message: None,
+        truncated: false,
+    };
+    if format == ProfileFormat::GoroutineDebug2 {
+        let tb = parse_traceback(&plain).map_err(parse_err)?;
+        out.panic_message = tb.panic_message;
+        out.truncated = tb.truncated;
+    }
+    Ok(out)
+}
+
+fn parse_plain(plain: &[u8], input: &str, max_bytes: usize) -> Result<Profile, AnalyzeError> {
+    let mut opts = ParseOptions::new(max_bytes);
+    // The URL may say which endpoint it was; the content decides otherwise.
+    if input.contains("goroutineleak") {
+        opts.leak_profile = Some(true);
+    }
+    if input.contains("/mutex") {
+        opts.contention_kind = Some(ContentionKind::Mutex);
+    } else if input.contains("/block") {
+        opts.contention_kind = Some(ContentionKind::Block);
+    }
+    parse_with(plain, &opts).map_err(|err| AnalyzeError::Parse { input: input.to_string(), err })
+}
+
+fn format_name(f: ProfileFormat) -> &'static str {
+    match f {
+        ProfileFormat::Proto => "profile.proto",
+        ProfileFormat::GoroutineDebug1 => "goroutine debug=1",
+        ProfileFormat::GoroutineDebug2 => "goroutine debug=2",
+        ProfileFormat::HeapDebug1 => "heap debug=1",
+        ProfileFormat::ContentionDebug1 => "mutex/block debug=1",
+    }
+}
+
+fn kind_name(p: &Profile) -> &'static str {
+    match p {
+        Profile::Goroutine(g) if g.leak_profile => "goroutineleak",
+        Profile::Goroutine(_) => "goroutine",
+        Profile::Heap(_) => "heap",
+        Profile::Contention(c) => match c.kind {
+            ContentionKind::Mutex => "mutex",
+            ContentionKind::Block => "block",
+        },
+    }
+}
+
+/// Pure: parsed inputs → the JSON report (also the table's source).
+fn analyze(inputs: &[Parsed], checks: &ChecksSpec) -> Value {
+    let mut snap = Snapshot { at: 0, ..Default::default() };
+    let mut notes: Vec<String> = Vec::new();
+    let mut sources = Vec::new();
+    for p in inputs {
+        let slot_taken = |what: &str| format!("{}: a second {what} profile; only the first one is used", p.source);
+        match &p.profile {
+            Profile::Goroutine(g) if g.leak_profile => {
+                if snap.leaks.is_none() {
+                    snap.leaks = Some(g.clone());
+                } else {
+                    notes.push(slot_taken("goroutineleak"));
+                }
+            }
+            Profile::Goroutine(g) if p.format == ProfileFormat::GoroutineDebug2 => {
+                if snap.goroutines_full.is_none() {
+                    snap.goroutines_full = Some(g.clone());
+                } else {
+                    notes.push(slot_taken("goroutine debug=2"));
+                }
+            }
+            Profile::Goroutine(g) => {
+                if snap.goroutines.is_none() {
+                    snap.goroutines = Some(g.clone());
+                } else {
+                    notes.push(slot_taken("goroutine"));
+                }
+            }
+            Profile::Heap(h) => match &h.mem_stats {
+                Some(ms) => snap.mem_stats = Some(ms.clone()),
+                None => notes.push(format!(
+                    "{}: heap profile without MemStats (profile.proto); save heap?debug=1 for GCPressure",
+                    p.source
+                )),
+            },
+            Profile::Contention(c) => {
+                let slot = match c.kind {
+                    ContentionKind::Mutex => &mut snap.mutex,
+                    ContentionKind::Block => &mut snap.block,
+                };
+                if slot.is_none() {
+                    *slot = Some(c.clone());
+                } else {
+                    notes.push(slot_taken(kind_name(&p.profile)));
+                }
+            }
+        }
+        if let Some(m) = &p.panic_message {
+            notes.push(format!("{}: crash traceback: {}", p.source, m.lines().next().unwrap_or(m)));
+        }
+        if p.truncated {
+            notes.push(format!(
+                "{}: the dump is truncated (runtime's 64 MiB cap?); its last goroutine is not counted",
+                p.source
+            ));
+        }
+        sources.push(json!({"source": p.source, "format": format_name(p.format), "profile": kind_name(&p.profile)}));
+    }
+
+    let target = TargetRef { namespace: String::new(), pod: String::new(), container: None };
+    let findings = merge_seen(&[], diagnose(&target, &snap, &TargetHistoryRing::default(), checks), "");
+    notes.extend(history_notes(&snap, checks, &findings));
+
+    let main = snap.goroutines_full.as_ref().or(snap.goroutines.as_ref()).or(snap.leaks.as_ref());
+    let total = snap.goroutines.as_ref().or(snap.goroutines_full.as_ref()).or(snap.leaks.as_ref()).map(|p| p.total);
+    let (groups, omitted) = main.map(groups_json).unwrap_or_default();
+    if omitted > 0 {
+        notes.push(format!("{omitted} smaller groups not listed"));
+    }
+    json!({
+        "inputs": sources,
+        "goroutines": total,
+        "groups": groups,
+        "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "notes": notes,
+    })
+}
+
+/// What a single snapshot cannot tell, so the user knows which checks did not run.
+fn history_notes(snap: &Snapshot, checks: &ChecksSpec, findings: &[Finding]) -> Vec<String> {
+    let mut notes = vec![
+        "GoroutineGrowth not run: it fits a slope over several audits (run the operator, or compare dumps taken minutes apart)".to_string(),
+        "TickerLoopGrowth not run: a ticker loop is told from a leak by growth across audits and by debug=2 wait minutes after a GC".to_string(),
+        "GoroutineLeak: \"likely\" needs growth across audits (or waits ≥ minWaitMinutes); one dump gives \"suspected\" at most".to_string(),
+    ];
+    if snap.mem_stats.is_some() {
+        notes.push(
+            "GCPressure: only GCCPUFraction was checked; GC frequency and heap growth need samples across audits"
+                .into(),
+        );
+    }
+    notes.push("GoPanicRestarts not run: it reads pod status (exit code 2 and restart count)".into());
+    if snap.goroutines_full.is_none() && snap.goroutines.is_some() {
+        notes.push("No debug=2 dump: wait reasons and wait minutes are unknown (LongBlockedGoroutines not run; a chan send cannot be told from a receive). Save goroutine?debug=2 for more.".into());
+    }
+    // Consumer-shaped sites above the threshold that were not raised: say why.
+    let cfg = &checks.goroutine_leak;
+    if let Some(p) = snap.goroutines_full.as_ref().or(snap.goroutines.as_ref()) {
+        for s in blocked_sites(p) {
+            let raised = findings.iter().any(|f| f.function.as_deref() == Some(s.function.as_str()));
+            if s.count >= cfg.min_goroutines && !raised && (s.kind.is_consumer_shaped() || s.stdlib_owned) {
+                notes.push(format!(
+                    "{} goroutines in {} at {} ({}) not raised: healthy per-object loops and keep-alive loops wait like this too; only growth across audits or long waits tell a leak",
+                    s.count,
+                    s.kind.describe(),
+                    s.function,
+                    s.location()
+                ));
+            }
+        }
+    }
+    notes
+}
+
+fn frame_json(f: &crate::pprof::model::Frame) -> Value {
+    json!({"function": f.function, "file": f.file, "line": f.line})
+}
+
+fn groups_json(p: &GoroutineProfile) -> (Vec<Value>, usize) {
+    let mut groups: Vec<_> = p.groups.iter().collect();
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    let omitted = groups.len().saturating_sub(MAX_GROUPS);
+    let out = groups
+        .into_iter()
+        .take(MAX_GROUPS)
+        .map(|g| {
+            let site = site_frame(&g.frames).map(|(f, _)| format!("{} ({}:{})", f.function, f.file, f.line));
+            let kind = block_kind(g);
+            let state = match &g.state {
+                Some(s) => normalize_state(s),
+                None if kind.is_blocked() => kind.describe().to_string(),
+                None => String::new(),
+            };
+            json!({
+                "site": site,
+                "state": if state.is_empty() { Value::Null } else { Value::String(state) },
+                "count": g.count,
+                "waitMinutes": g.wait_minutes_max,
+                "leaked": g.leaked,
+                "createdBy": g.created_by.as_ref().map(frame_json),
+                "labels": g.labels,
+                "frames": g.frames.iter().map(frame_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    (out, omitted)
+}
+
+/// A finding with every documented key present (null when it does not apply).
+fn finding_json(f: &Finding) -> Value {
+    let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.remove("target");
+        m.remove("firstSeen");
+        m.remove("lastSeen");
+        for key in ["function", "file", "line", "count", "confidence"] {
+            m.entry(key).or_insert(Value::Null);
+        }
+    }
+    v
+}
+
+fn table(report: &Value) -> String {
+    let mut out = String::new();
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    for i in report["inputs"].as_array().into_iter().flatten() {
+        out.push_str(&format!("input: {} ({}, {})\n", s(&i["source"]), s(&i["format"]), s(&i["profile"])));
+    }
+    if !report["goroutines"].is_null() {
+        out.push_str(&format!("goroutines: {}\n", s(&report["goroutines"])));
+    }
+    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    out.push_str(&format!("\nFINDINGS ({})\n", findings.len()));
+    if findings.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        out.push_str(&format!("  {:<9} {:<28} {:>7}  {}\n", "SEVERITY", "CHECK", "COUNT", "FUNCTION (FILE:LINE)"));
+        for f in &findings {
+            let place = match (&f["function"], &f["file"]) {
+                (Value::String(func), Value::String(file)) => format!("{func} ({file}:{})", s(&f["line"])),
+                (Value::String(func), _) => func.clone(),
+                _ => "-".into(),
+            };
+            let check = match &f["confidence"] {
+                Value::String(c) => format!("{} [{c}]", s(&f["check"])),
+                _ => s(&f["check"]),
+            };
+            out.push_str(&format!("  {:<9} {:<28} {:>7}  {}\n", s(&f["severity"]), check, s(&f["count"]), place));
+            out.push_str(&format!("            {}\n", s(&f["message"])));
+        }
+    }
+    let groups = report["groups"].as_array().cloned().unwrap_or_default();
+    if !groups.is_empty() {
+        out.push_str("\nTOP GROUPS\n");
+        out.push_str(&format!("  {:>7}  {:<24} {}\n", "COUNT", "STATE", "SITE"));
+        for g in groups.iter().take(15) {
+            let mut state = s(&g["state"]);
+            if let Some(m) = g["waitMinutes"].as_u64() {
+                state = format!("{state}, {m} min");
+            }
+            out.push_str(&format!("  {:>7}  {:<24} {}\n", s(&g["count"]), state, s(&g["site"])));
+        }
+    }
+    let notes = report["notes"].as_array().cloned().unwrap_or_default();
+    if !notes.is_empty() {
+        out.push_str("\nNOTES\n");
+        for n in &notes {
+            out.push_str(&format!("  - {}\n", s(n)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str, source: &str) -> Parsed {
+        let data = text.as_bytes();
+        Parsed {
+            source: source.into(),
+            format: detect(data).unwrap(),
+            profile: parse_plain(data, source, 1 << 20).unwrap(),
+            panic_message: None,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn report_has_documented_keys() {
+        let mut dump = String::from("goroutine 1 [running]:\nmain.main()\n\t/app/main.go:10 +0x1\n\n");
+        for i in 0..120 {
+            dump.push_str(&format!(
+                "goroutine {} [chan send]:\nmain.leak.func1()\n\t/app/main.go:47 +0x2\ncreated by main.leak in goroutine 1\n\t/app/main.go:46 +0x3\n\n",
+                i + 2
+            ));
+        }
+        let report = analyze(&[parsed(&dump, "dump.txt")], &ChecksSpec::default());
+        assert_eq!(report["goroutines"], 121);
+        let f = &report["findings"][0];
+        assert_eq!(f["check"], "GoroutineLeak");
+        assert_eq!(f["function"], "main.leak.func1");
+        assert_eq!(f["file"], "/app/main.go");
+        assert_eq!(f["line"], 47);
+        assert_eq!(f["count"], 120);
+        assert_eq!(f["severity"], "warning");
+        assert!(f["message"].as_str().unwrap().contains("main.leak.func1"));
+        let g = &report["groups"][0];
+        assert_eq!(g["count"], 120);
+        assert_eq!(g["state"], "chan send");
+        assert_eq!(g["frames"][0]["function"], "main.leak.func1");
+        let notes = report["notes"].as_array().unwrap();
+        assert!(notes.iter().any(|n| n.as_str().unwrap().starts_with("GoroutineGrowth not run")));
+        let t = table(&report);
+        assert!(t.contains("GoroutineLeak [suspected]"), "{t}");
+        assert!(t.contains("main.leak.func1 (/app/main.go:47)"), "{t}");
+    }
+}
