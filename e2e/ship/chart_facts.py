@@ -144,6 +144,13 @@ def facts(default_path, ha_path):
     check_rbac(ha, leader=True)
     np_ = one(ha, "NetworkPolicy")
     assert np_["spec"]["ingress"][0]["ports"] == [{"port": "http-metrics", "protocol": "TCP"}], np_
+    # The image's user is the one the chart runs as (a mismatch breaks file ownership assumptions).
+    import pathlib
+    import re
+    dockerfile = (pathlib.Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    user = re.findall(r"^USER\s+(\d+):(\d+)\s*$", dockerfile, re.M)
+    psc = one(default, "Deployment")["spec"]["template"]["spec"]["securityContext"]
+    assert user and user[-1] == (str(psc["runAsUser"]), str(psc["runAsGroup"])), (user, psc)
     print("chart facts hold:", ", ".join(kinds(default)))
 
 

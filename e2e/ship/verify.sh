@@ -66,7 +66,8 @@ check chart.crd-copy-identical cmp crds/gohealthaudits.gohealth.dev.yaml "$CHART
 check dashboard.generated-matches python3 e2e/ship/gen-dashboard.py --check
 check dashboard.valid-json python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["panels"] and d["templating"]["list"]' \
   "$CHART/files/dashboards/gohealth.json"
-check docs.alert-anchors python3 e2e/ship/check-docs.py
+check docs.alert-anchors-and-metrics python3 e2e/ship/check-docs.py
+check docs.crd-reference-generated python3 e2e/ship/gen-crd-reference.py --check
 
 check helm.lint "$HELM" lint --strict "$CHART"
 check helm.lint-ha "$HELM" lint --strict "$CHART" --set replicaCount=2 --set networkPolicy.enabled=true \
