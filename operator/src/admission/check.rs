@@ -295,7 +295,8 @@ fn name_findings(
                     ),
                 )
                 .with_evidence("addedIn", p.registered.from)
-                .with_evidence("flag", how.flags()),
+                .with_evidence("flag", how.flags())
+                .with_evidence("startupError", how.startup_error(kb, name)),
             );
         }
         Registration::NotAPlugin(n) => {
@@ -307,7 +308,8 @@ fn name_findings(
                     format!("{}; kube-apiserver refuses to start: \"{}\"", n.explanation, how.startup_error(kb, name)),
                 )
                 .with_evidence("reason", n.kind.clone())
-                .with_evidence("flag", how.flags()),
+                .with_evidence("flag", how.flags())
+                .with_evidence("startupError", how.startup_error(kb, name)),
             );
         }
         Registration::Unknown => {
@@ -332,7 +334,11 @@ fn name_findings(
                 msg.push_str(&format!(" Did you mean {close}?"));
             }
             let sev = if beyond && !whitespace { Severity::Warning } else { Severity::Critical };
-            out.push(finding(CheckId::UnknownAdmissionPlugin, sev, name, msg).with_evidence("flag", how.flags()));
+            let mut f = finding(CheckId::UnknownAdmissionPlugin, sev, name, msg).with_evidence("flag", how.flags());
+            if !beyond || whitespace {
+                f = f.with_evidence("startupError", how.startup_error(kb, name));
+            }
+            out.push(f);
         }
     }
 }
