@@ -418,3 +418,140 @@ async fn gzip_bomb_and_gigabyte_stream_stay_within_twice_the_cap() {
     assert_eq!(err, ScrapeError::DecompressedTooLarge(8 << 20));
     assert!(delta_mib <= 16.0 + 4.5, "peak grew by {delta_mib:.1} MiB");
 }
+
+/// `openssl s_server -WWW` serving files from a directory over TLS, killed on drop.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl").current_dir(dir).args(args).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+const EC: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/// A self-signed CA: `{name}.pem`, `{name}.key`.
+fn make_ca(dir: &std::path::Path, name: &str) {
+    let (key, pem, subj) = (format!("{name}.key"), format!("{name}.pem"), format!("/CN={name}"));
+    let mut a = vec!["req", "-x509"];
+    a.extend(EC);
+    a.extend(["-keyout", &key, "-out", &pem, "-days", "1", "-subj", &subj]);
+    openssl(dir, &a);
+}
+
+/// A server certificate for `ip` signed by CA `ca`: `srv.pem`, `srv.key`.
+fn make_server_cert(dir: &std::path::Path, ca: &str, ip: &str) {
+    let (ca_key, ca_pem) = (format!("{ca}.key"), format!("{ca}.pem"));
+    let mut a = vec!["req"];
+    a.extend(EC);
+    a.extend(["-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=pprof"]);
+    openssl(dir, &a);
+    let ext = format!(
+        "subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
+    );
+    std::fs::write(dir.join("ext.cnf"), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+fn start_tls_server(dir: &std::path::Path, ip: &str) -> TlsServer {
+    let port = std::net::TcpListener::bind(format!("{ip}:0")).unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(["s_server", "-quiet", "-WWW", "-cert", "srv.pem", "-key", "srv.key"])
+        .arg("-accept")
+        .arg(format!("{ip}:{port}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect((ip, port)).is_err() {
+        assert!(Instant::now() < deadline, "s_server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    TlsServer { child, port }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_targets_verify_against_the_given_ca_and_the_pod_ip() {
+    let _g = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ip = "127.0.3.10";
+    make_ca(dir.path(), "ca");
+    make_ca(dir.path(), "other-ca");
+    make_server_cert(dir.path(), "ca", ip);
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pprof/go1.27/goroutine-debug1.txt"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("debug/pprof")).unwrap();
+    // s_server -WWW maps the request path, query included, to a file name
+    std::fs::write(dir.path().join("debug/pprof/goroutine?debug=1"), &body).unwrap();
+    let srv = start_tls_server(dir.path(), ip);
+    let url = format!("https://{ip}:{}/debug/pprof/goroutine?debug=1", srv.port);
+    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+    let other = std::fs::read(dir.path().join("other-ca.pem")).unwrap();
+
+    let with = |ca_pem: Option<Vec<u8>>, insecure: bool| {
+        Collector::new(&CollectorOptions {
+            timeout: Duration::from_secs(5),
+            ca_pem,
+            insecure_skip_verify: insecure,
+            retries: 0,
+            ..CollectorOptions::default()
+        })
+        .unwrap()
+    };
+    let got = with(Some(ca.clone()), false).fetch(&url).await.unwrap();
+    assert_eq!(&got[..], &body[..]);
+    assert!(parse_goroutine_debug1(&got).is_ok());
+
+    let untrusted = with(None, false).fetch(&url).await.unwrap_err();
+    println!("system roots: {untrusted}");
+    assert_eq!(untrusted.reason(), "TlsError");
+    let wrong_ca = with(Some(other), false).fetch(&url).await.unwrap_err();
+    println!("unrelated CA: {wrong_ca}");
+    assert_eq!(wrong_ca.reason(), "TlsError");
+    assert_eq!(
+        &with(None, true).fetch(&url).await.unwrap()[..],
+        &body[..],
+        "insecureSkipVerify accepts any certificate"
+    );
+    drop(srv);
+
+    // The certificate names 127.0.3.10: served from another pod IP it is rejected.
+    let srv = start_tls_server(dir.path(), "127.0.3.11");
+    let moved = format!("https://127.0.3.11:{}/debug/pprof/goroutine?debug=1", srv.port);
+    let err = with(Some(ca), false).fetch(&moved).await.unwrap_err();
+    println!("IP mismatch: {err}");
+    assert_eq!(err.reason(), "TlsError");
+}
