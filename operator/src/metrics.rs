@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use prometheus::{CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry, TextEncoder};
 
@@ -24,6 +25,11 @@ pub const MAX_LEAK_SITES_PER_AUDIT: usize = 10;
 const MAX_FUNCTION_LABEL_LEN: usize = 160;
 /// Longest error category accepted from callers.
 const MAX_CATEGORY_LEN: usize = 64;
+/// An audit nobody reconciled for this many intervals (and at least `MIN_IDLE_EXPIRY`) is taken as
+/// deleted and its series are dropped: a safety net for deletions the controller does not report
+/// through `forget_audit`. Generous on purpose, so that `GoHealthAuditStale` (2 intervals) fires first.
+const IDLE_INTERVALS: u32 = 10;
+const MIN_IDLE_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// Checks whose findings describe a goroutine leak site (used by `gohealth_leak_site_goroutines`).
 const LEAK_CHECKS: [CheckId; 5] = [
@@ -77,6 +83,16 @@ struct AuditSeries {
     lasting: Series,
     /// Per-target series this audit holds (its share of the global cap).
     target_series: usize,
+    /// Last reconcile, report or interval update.
+    last_seen: Option<Instant>,
+    interval: Option<Duration>,
+}
+
+impl AuditSeries {
+    fn idle_expired(&self, now: Instant) -> bool {
+        let limit = self.interval.map_or(MIN_IDLE_EXPIRY, |i| (i * IDLE_INTERVALS).max(MIN_IDLE_EXPIRY));
+        self.last_seen.is_some_and(|seen| now.saturating_duration_since(seen) > limit)
+    }
 }
 
 type AuditKey = (String, String);
@@ -253,6 +269,7 @@ impl Metrics {
     pub fn observe_reconcile(&self, namespace: &str, name: &str, seconds: f64, error_category: Option<&str>) {
         let mut state = self.lock();
         let entry = state.entry((namespace.to_string(), name.to_string())).or_default();
+        entry.last_seen = Some(Instant::now());
         let a = [namespace, name];
         self.reconciles.with_label_values(&a).inc();
         entry.lasting.insert((Family::Reconciles, Vec::new()));
@@ -273,6 +290,10 @@ impl Metrics {
     pub fn set_audit_interval(&self, namespace: &str, name: &str, seconds: f64) {
         let mut state = self.lock();
         let entry = state.entry((namespace.to_string(), name.to_string())).or_default();
+        entry.last_seen = Some(Instant::now());
+        if seconds.is_finite() && seconds > 0.0 {
+            entry.interval = Some(Duration::from_secs_f64(seconds));
+        }
         let a = [namespace, name];
         self.interval.with_label_values(&a).set(seconds);
         entry.lasting.insert((Family::Interval, Vec::new()));
@@ -289,6 +310,7 @@ impl Metrics {
         let plan = plan_report(report, budget);
 
         let entry = state.entry(key).or_default();
+        entry.last_seen = Some(Instant::now());
         let old = std::mem::take(&mut entry.report);
         for (family, labels) in &old {
             self.remove(*family, labels, namespace, name);
@@ -342,11 +364,29 @@ impl Metrics {
     pub fn forget_audit(&self, namespace: &str, name: &str) {
         let mut state = self.lock();
         if let Some(series) = state.remove(&(namespace.to_string(), name.to_string())) {
-            for (family, labels) in series.report.iter().chain(series.lasting.iter()) {
-                self.remove(*family, labels, namespace, name);
+            self.drop_series(namespace, name, &series);
+        }
+        self.audits.set(state.len() as i64);
+    }
+
+    /// Drop audits that have not been reconciled for a long time (see `IDLE_INTERVALS`); `render` calls it.
+    fn expire_idle(&self, now: Instant) {
+        let mut state = self.lock();
+        let expired: Vec<AuditKey> =
+            state.iter().filter(|(_, s)| s.idle_expired(now)).map(|(k, _)| k.clone()).collect();
+        for key in expired {
+            if let Some(series) = state.remove(&key) {
+                tracing::info!(namespace = %key.0, audit = %key.1, "dropping metrics of an audit no longer reconciled");
+                self.drop_series(&key.0, &key.1, &series);
             }
         }
         self.audits.set(state.len() as i64);
+    }
+
+    fn drop_series(&self, namespace: &str, name: &str, series: &AuditSeries) {
+        for (family, labels) in series.report.iter().chain(series.lasting.iter()) {
+            self.remove(*family, labels, namespace, name);
+        }
     }
 
     /// Series in the registry (a histogram counts once): for tests and the docs' cardinality numbers.
@@ -378,6 +418,7 @@ impl Metrics {
 
     /// Prometheus text exposition (format 0.0.4), including `process_*` metrics on Linux.
     pub fn render(&self) -> String {
+        self.expire_idle(Instant::now());
         let mut out = String::new();
         let families = self.registry.gather();
         if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut out) {
@@ -386,6 +427,13 @@ impl Metrics {
         if let Some(p) = process_stats() {
             out.push_str(&render_process(&p));
         }
+        out
+    }
+
+    #[cfg(test)]
+    fn render_families(&self) -> String {
+        let mut out = String::new();
+        let _ = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out);
         out
     }
 
@@ -720,6 +768,26 @@ mod tests {
         }
         assert!(text.contains(r#"audit="b""#));
         assert!(text.contains("gohealth_audits 1"));
+    }
+
+    #[test]
+    fn audits_not_reconciled_for_ten_intervals_expire() {
+        let m = Metrics::default();
+        m.set_audit_interval("ns", "hourly", 3600.0);
+        m.publish_audit("ns", "hourly", &synthetic(2));
+        m.set_audit_interval("ns", "fast", 60.0);
+        m.publish_audit("ns", "fast", &synthetic(2));
+        let now = Instant::now();
+        // fast: 10 x 1m is below the 1h floor, so it survives 59 minutes
+        m.expire_idle(now + Duration::from_secs(59 * 60));
+        assert_eq!(m.lock().len(), 2);
+        m.expire_idle(now + Duration::from_secs(61 * 60));
+        let text = m.render_families();
+        assert!(!text.contains(r#"audit="fast""#), "{text}");
+        assert!(text.contains(r#"audit="hourly""#));
+        m.expire_idle(now + Duration::from_secs(10 * 3600 + 60));
+        assert!(!m.render_families().contains(r#"audit="hourly""#));
+        assert!(m.render_families().contains("gohealth_audits 0"));
     }
 
     #[test]
