@@ -73,7 +73,10 @@ impl Named {
 /// effective = defaults(version) ∪ enabled − disabled, or exactly the `--admission-control` list.
 pub fn effective(kb: &KnowledgeBase, flags: &AdmissionFlags, version: Option<KubeVersion>) -> Effective {
     if let Some(list) = &flags.admission_control {
-        let plugins: BTreeSet<String> = list.iter().cloned().collect();
+        let mut plugins: BTreeSet<String> = list.iter().cloned().collect();
+        if let Some(v) = version {
+            plugins.retain(|p| kb.is_registered(p, v) || (v > kb.coverage.to && kb.plugin(p).is_none()));
+        }
         return Effective {
             plugins: plugins.into_iter().collect(),
             complete: true,
@@ -222,6 +225,19 @@ pub fn evaluate(
     findings.extend(recommended_findings(kb, flags, &eff, eval, &named));
     dedupe(&mut findings);
     Evaluation { effective: eff, findings, evaluated_version: eval, notes }
+}
+
+trait EvidenceExt {
+    fn with_evidence_opt(self, key: &str, value: Option<KubeVersion>) -> Self;
+}
+
+impl EvidenceExt for Finding {
+    fn with_evidence_opt(self, key: &str, value: Option<KubeVersion>) -> Self {
+        match value {
+            Some(v) => self.with_evidence(key, v),
+            None => self,
+        }
+    }
 }
 
 fn finding(check: CheckId, severity: Severity, plugin: &str, message: String) -> Finding {
@@ -415,6 +431,8 @@ fn registered_findings(
             )
             .with_evidence("reason", "FeatureGateRequired")
             .with_evidence("featureGate", g.name.clone())
+            .with_evidence_opt("deprecatedIn", p.deprecated.as_ref().map(|d| d.in_version))
+            .with_evidence_opt("removedIn", removal)
             .with_evidence("preview", preview),
         );
     }
