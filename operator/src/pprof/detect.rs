@@ -36,13 +36,15 @@ pub(super) fn detect_plain(data: &[u8]) -> Result<ProfileFormat, ParseError> {
         }
         return not("binary data");
     }
-    let head = String::from_utf8_lossy(head);
-    let first = head.lines().next().unwrap_or("").trim_end();
+    // Only the first line decides, except for crash output (scan on for a goroutine header).
+    let first_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let first = String::from_utf8_lossy(head.get(..first_end).unwrap_or_default());
+    let first = first.trim_end();
     if let Some(f) = classify_first_line(first) {
         return Ok(f);
     }
     if is_crash_preamble(first) {
-        if head.lines().any(is_goroutine_header) {
+        if String::from_utf8_lossy(head).lines().any(is_goroutine_header) {
             return Ok(ProfileFormat::GoroutineDebug2);
         }
         return not("a Go crash message without goroutine stacks");
@@ -118,7 +120,7 @@ fn trim_start(data: &[u8]) -> &[u8] {
 
 /// Text if it has no NUL/control bytes (besides tab, CR, LF, ESC) and is mostly UTF-8.
 fn looks_like_text(head: &[u8]) -> bool {
-    let sample = head.get(..4096).unwrap_or(head);
+    let sample = head.get(..1024).unwrap_or(head);
     if sample.iter().any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x1b)) {
         return false;
     }

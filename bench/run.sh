@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Parser benchmark: Rust (operator/examples/parsebench.rs) vs Go reference parsers (bench/goref)
+# on real goroutine dumps from e2e/fleet's dumpgen at 1k, 10k and 100k goroutines.
+#
+#   bench/run.sh                 # all sizes, prints a markdown table
+#   SIZES="1000 10000" MIN_SECS=1 bench/run.sh
+#
+# Not part of the test command. Needs Go (PATH) and cargo. Everything stays on this machine.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cache=${GOHEALTH_CACHE:-$repo/.cache}
+dumps=$cache/bench/dumps
+bin=$cache/bench/bin
+SIZES=${SIZES:-"1000 10000 100000"}
+MIN_ITERS=${MIN_ITERS:-10}
+MIN_SECS=${MIN_SECS:-2}
+mkdir -p "$dumps" "$bin"
+
+echo "== building dumpgen, goref and parsebench" >&2
+"$repo/e2e/fleet/build.sh" >&2
+(cd "$here/goref" && GOTOOLCHAIN=local CGO_ENABLED=0 go build -trimpath -o "$bin/goref" .)
+(cd "$repo" && cargo build --release --example parsebench >&2)
+rust=$repo/target/release/examples/parsebench
+
+for n in $SIZES; do
+  if [[ ! -s $dumps/goroutine-$n-debug2.txt ]]; then
+    echo "== dumpgen -goroutines $n" >&2
+    "$cache/fleet/bin/dumpgen" -goroutines "$n" -out "$dumps" >&2
+  fi
+done
+
+field() { # $1 line, $2 key
+  sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"
+}
+
+echo "machine: $(nproc) cores, $(uname -m), $(go version | cut -d' ' -f3), $(rustc --version | cut -d' ' -f1-2)"
+echo "min iterations $MIN_ITERS, min seconds $MIN_SECS per cell; medians of one run"
+echo
+echo "| format | goroutines | input MB | Rust median ms | Rust MB/s | Go median ms | Go MB/s | ratio (Rust/Go throughput) | Rust peak MB | Rust peak / input | Go peak MB |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for n in $SIZES; do
+  for fmt in proto debug1 debug2; do
+    case $fmt in
+      proto) f=$dumps/goroutine-$n.pb.gz ;;
+      debug1) f=$dumps/goroutine-$n-debug1.txt ;;
+      debug2) f=$dumps/goroutine-$n-debug2.txt ;;
+    esac
+    r=$("$rust" "$fmt" "$f" "$MIN_ITERS" "$MIN_SECS")
+    g=$("$bin/goref" -format "$fmt" -file "$f" -min-iters "$MIN_ITERS" -min-secs "$MIN_SECS")
+    bytes=$(field "$r" bytes)
+    rms=$(field "$r" median_ms); rmb=$(field "$r" mb_per_s); rpeak=$(field "$r" peak_mb); rratio=$(field "$r" peak_ratio)
+    gms=$(field "$g" median_ms); gmb=$(field "$g" mb_per_s); gpeak=$(field "$g" peak_mb)
+    ratio=$(awk -v a="$gms" -v b="$rms" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')
+    mb=$(awk -v b="$bytes" 'BEGIN { printf "%.3f", b / 1e6 }')
+    echo "| $fmt | $n | $mb | $rms | $rmb | $gms | $gmb | ${ratio}× | $rpeak | $rratio | $gpeak |"
+  done
+done
