@@ -83,8 +83,10 @@ impl CollectorOptions {
         bearer_token: Option<String>,
         ca_pem: Option<Vec<u8>>,
     ) -> Result<CollectorOptions, String> {
-        let timeout = parse_go_duration(&spec.timeout)
-            .ok_or_else(|| format!("spec.pprof.timeout {:?} is not a duration", spec.timeout))?;
+        let timeout = crate::duration::parse_go_duration(&spec.timeout)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| format!("spec.pprof.timeout {:?} is not a positive duration such as 10s", spec.timeout))?;
         let max_body_bytes = match spec.max_body_bytes {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(n) => u64::try_from(n)
@@ -101,38 +103,6 @@ impl CollectorOptions {
             ..CollectorOptions::default()
         })
     }
-}
-
-/// A Go duration (`300ms`, `10s`, `1m30s`, `1.5h`); units ns, us, µs, ms, s, m, h. Pure.
-pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(num_len);
-        let value: f64 = num.parse().ok()?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = tail;
-    }
-    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Installs rustls' ring provider as the process default, once: reqwest's `rustls-no-provider`

@@ -121,19 +121,20 @@ impl Collector {
             return Err(ScrapeError::NotAProfile(why.clone()));
         }
 
+        // Secondary profiles: failures are notes; after one timeout the rest are skipped, so a target
+        // that stalls costs at most one more deadline instead of five.
+        let mut sec = Secondary { notes: std::mem::take(&mut snap.notes), stalled: false, forced_gcs: 0 };
+
         // 3. goroutine?debug=2: stops the world for a time proportional to the goroutine count.
         if plan.full_dump {
             let total = snap.goroutines.as_ref().map_or(0, |g| g.total);
             if total >= plan.full_dump_cap {
-                snap.notes.push(format!(
+                sec.notes.push(format!(
                     "goroutine?debug=2 skipped: {total} goroutines >= cap {} (debug=2 stops the world)",
                     plan.full_dump_cap
                 ));
-            } else {
-                match self.fetch_goroutines(endpoint, "goroutine?debug=2", Expect::Goroutine).await {
-                    Ok(p) => snap.goroutines_full = Some(p),
-                    Err(e) => snap.notes.push(format!("goroutine?debug=2 failed: {e}")),
-                }
+            } else if let Some(p) = self.secondary(endpoint, "goroutine?debug=2", Expect::Goroutine, &mut sec).await {
+                snap.goroutines_full = goroutine_or_note(p, "goroutine?debug=2", &mut sec.notes);
             }
         }
 
@@ -141,75 +142,77 @@ impl Collector {
         if plan.leak_profile {
             match &index {
                 Ok(i) if i.has("goroutineleak") => {
-                    let r = self.fetch_goroutines(endpoint, "goroutineleak?debug=1", Expect::Leak).await;
-                    if forced_gc_happened(&r) {
-                        snap.forced_gcs += 1;
-                    }
-                    match r {
-                        Ok(mut p) => {
+                    if let Some(p) = self.secondary(endpoint, "goroutineleak?debug=1", Expect::Leak, &mut sec).await {
+                        snap.leaks = goroutine_or_note(p, "goroutineleak?debug=1", &mut sec.notes).map(|mut p| {
                             p.leak_profile = true;
-                            snap.leaks = Some(p);
-                        }
-                        Err(e) => snap.notes.push(format!("goroutineleak?debug=1 failed: {e}")),
+                            p
+                        });
                     }
                 }
-                Ok(_) => snap.notes.push(
+                Ok(_) => sec.notes.push(
                     "goroutineleak not served (needs Go 1.27, or Go 1.26 built with GOEXPERIMENT=goroutineleakprofile)"
                         .into(),
                 ),
-                Err(_) => snap.notes.push("goroutineleak skipped: without an index its presence is unknown".into()),
+                Err(_) => sec.notes.push("goroutineleak skipped: without an index its presence is unknown".into()),
             }
         }
 
         // 5. heap?debug=1 for MemStats.
         if plan.heap {
-            if listed("heap") {
-                match self.fetch_profile(endpoint, "heap?debug=1", Expect::Heap).await {
-                    Ok(Profile::Heap(h)) => match h.mem_stats {
-                        Some(m) => snap.mem_stats = Some(m),
-                        None => snap.notes.push("heap?debug=1 has no runtime.MemStats trailer".into()),
-                    },
-                    Ok(_) => snap.notes.push("heap?debug=1 is not a heap profile".into()),
-                    Err(e) => snap.notes.push(format!("heap?debug=1 failed: {e}")),
+            if !listed("heap") {
+                sec.notes.push("heap profile not listed in the index".into());
+            } else if let Some(p) = self.secondary(endpoint, "heap?debug=1", Expect::Heap, &mut sec).await {
+                match p {
+                    Profile::Heap(h) if h.mem_stats.is_some() => snap.mem_stats = h.mem_stats,
+                    Profile::Heap(_) => sec.notes.push("heap?debug=1 has no runtime.MemStats trailer".into()),
+                    _ => sec.notes.push("heap?debug=1 is not a heap profile".into()),
                 }
-            } else {
-                snap.notes.push("heap profile not listed in the index".into());
             }
         }
 
         // 6. mutex / block: cumulative since start, cheap.
-        for (wanted, name, kind, slot) in [
-            (plan.mutex, "mutex", ContentionKind::Mutex, &mut snap.mutex),
-            (plan.block, "block", ContentionKind::Block, &mut snap.block),
-        ] {
+        for (wanted, name, kind) in
+            [(plan.mutex, "mutex", ContentionKind::Mutex), (plan.block, "block", ContentionKind::Block)]
+        {
             if !wanted {
                 continue;
             }
             if !listed(name) {
-                snap.notes.push(format!("{name} profile not listed in the index"));
+                sec.notes.push(format!("{name} profile not listed in the index"));
                 continue;
             }
             let path = format!("{name}?debug=1");
-            match self.fetch_profile(endpoint, &path, Expect::Contention(kind)).await {
-                Ok(Profile::Contention(c)) => *slot = Some(c),
-                Ok(_) => snap.notes.push(format!("{path} is not a contention profile")),
-                Err(e) => snap.notes.push(format!("{path} failed: {e}")),
+            match self.secondary(endpoint, &path, Expect::Contention(kind), &mut sec).await {
+                Some(Profile::Contention(c)) if kind == ContentionKind::Mutex => snap.mutex = Some(c),
+                Some(Profile::Contention(c)) => snap.block = Some(c),
+                Some(_) => sec.notes.push(format!("{path} is not a contention profile")),
+                None => {}
             }
         }
 
+        snap.notes = sec.notes;
+        snap.forced_gcs = sec.forced_gcs;
         snap.at = jiff::Timestamp::now().as_second();
         Ok(snap)
     }
 
-    async fn fetch_goroutines(
-        &self,
-        endpoint: &Endpoint,
-        path: &str,
-        expect: Expect,
-    ) -> Result<GoroutineProfile, ScrapeError> {
-        match self.fetch_profile(endpoint, path, expect).await? {
-            Profile::Goroutine(p) => Ok(p),
-            _ => Err(ScrapeError::NotAProfile(format!("{path} is not a goroutine profile"))),
+    /// A secondary profile: `None` (with a note) when skipped or failed.
+    async fn secondary(&self, endpoint: &Endpoint, path: &str, expect: Expect, sec: &mut Secondary) -> Option<Profile> {
+        if sec.stalled {
+            sec.notes.push(format!("{path} skipped: the target timed out earlier in this scrape"));
+            return None;
+        }
+        let r = self.fetch_profile(endpoint, path, expect).await;
+        if expect == Expect::Leak && forced_gc_happened(&r) {
+            sec.forced_gcs += 1;
+        }
+        match r {
+            Ok(p) => Some(p),
+            Err(e) => {
+                sec.stalled |= matches!(e, ScrapeError::Timeout(_));
+                sec.notes.push(format!("{path} failed: {e}"));
+                None
+            }
         }
     }
 
@@ -239,6 +242,24 @@ impl Collector {
                 other => other,
             })?;
         Ok(fix_contention_kind(profile, expect))
+    }
+}
+
+/// State of the secondary fetches of one scrape.
+struct Secondary {
+    notes: Vec<String>,
+    /// A request timed out: the target is stalling, stop asking it.
+    stalled: bool,
+    forced_gcs: u64,
+}
+
+fn goroutine_or_note(p: Profile, path: &str, notes: &mut Vec<String>) -> Option<GoroutineProfile> {
+    match p {
+        Profile::Goroutine(g) => Some(g),
+        _ => {
+            notes.push(format!("{path} is not a goroutine profile"));
+            None
+        }
     }
 }
 

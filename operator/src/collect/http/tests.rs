@@ -195,19 +195,6 @@ fn body_buffer_never_exceeds_cap() {
 }
 
 #[test]
-fn go_durations() {
-    assert_eq!(parse_go_duration("10s"), Some(Duration::from_secs(10)));
-    assert_eq!(parse_go_duration("300ms"), Some(Duration::from_millis(300)));
-    assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
-    assert_eq!(parse_go_duration("1.5h"), Some(Duration::from_secs(5400)));
-    assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
-    assert_eq!(parse_go_duration(""), None);
-    assert_eq!(parse_go_duration("10"), None);
-    assert_eq!(parse_go_duration("5d"), None);
-    assert_eq!(parse_go_duration("s"), None);
-}
-
-#[test]
 fn options_from_spec() {
     let spec = PprofSpec::default();
     let o = CollectorOptions::from_spec(&spec, Some("t".into()), None).unwrap();
@@ -227,4 +214,6 @@ fn options_from_spec() {
     assert!(o.insecure_skip_verify);
     let bad = PprofSpec { timeout: "soon".into(), ..PprofSpec::default() };
     assert!(CollectorOptions::from_spec(&bad, None, None).is_err());
+    let zero = PprofSpec { timeout: "0s".into(), ..PprofSpec::default() };
+    assert!(CollectorOptions::from_spec(&zero, None, None).is_err());
 }

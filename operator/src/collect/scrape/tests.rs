@@ -219,3 +219,46 @@ fn plan_from_checks() {
     checks.ticker_loop_growth.enabled = false;
     assert!(!ScrapePlan::from_checks(&checks, true).full_dump);
 }
+
+#[tokio::test]
+async fn after_one_secondary_timeout_the_rest_are_skipped() {
+    let route = pprof_route("go1.27");
+    let s =
+        serve(move |path, n| if path == "/debug/pprof/heap?debug=1" { Reply::Silent } else { route(path, n) }).await;
+    let c = Collector::new(&CollectorOptions { timeout: Duration::from_millis(300), ..CollectorOptions::default() })
+        .unwrap();
+    let t = std::time::Instant::now();
+    let snap = c.scrape(&endpoint(s.addr), &ScrapePlan::everything(10_000)).await.unwrap();
+    assert!(t.elapsed() < Duration::from_millis(900), "{:?}", t.elapsed());
+    assert!(snap.goroutines.is_some() && snap.goroutines_full.is_some() && snap.leaks.is_some());
+    assert!(snap.mem_stats.is_none() && snap.mutex.is_none() && snap.block.is_none());
+    assert!(!s.paths().iter().any(|p| p.contains("mutex") || p.contains("block")));
+    assert_eq!(
+        snap.notes,
+        [
+            "heap?debug=1 failed: request timed out after 300 ms",
+            "mutex?debug=1 skipped: the target timed out earlier in this scrape",
+            "block?debug=1 skipped: the target timed out earlier in this scrape",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn leak_profile_failure_still_counts_the_forced_gc() {
+    let route = pprof_route("go1.27");
+    let s =
+        serve(
+            move |path, n| {
+                if path.starts_with("/debug/pprof/goroutineleak") { ok(b"garbage".to_vec()) } else { route(path, n) }
+            },
+        )
+        .await;
+    let snap = collector().scrape(&endpoint(s.addr), &ScrapePlan::everything(10_000)).await.unwrap();
+    assert!(snap.leaks.is_none());
+    assert_eq!(snap.forced_gcs, 1);
+    assert!(
+        snap.notes.iter().any(|n| n.starts_with("goroutineleak?debug=1 failed: not a Go profile")),
+        "{:?}",
+        snap.notes
+    );
+}
