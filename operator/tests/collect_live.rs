@@ -374,6 +374,37 @@ fn reset_peak() {
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
 }
 
+/// An HTTP/1.1 server on `ip` that answers every request with 1 GiB in chunked encoding (no
+/// Content-Length). Returns `ip:port`.
+async fn serve_chunked_gib(ip: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(format!("{ip}:0")).await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut chunk = b"10000\r\n".to_vec(); // 64 KiB chunks
+                chunk.extend(std::iter::repeat_n(0xa5u8, 0x10000));
+                chunk.extend_from_slice(b"\r\n");
+                for _ in 0..(1u64 << 30) / 0x10000 {
+                    if sock.write_all(&chunk).await.is_err() {
+                        return; // the client stopped at its cap
+                    }
+                }
+                let _ = sock.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    addr
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_bomb_and_gigabyte_stream_stay_within_twice_the_cap() {
     let _g = SERIAL.lock().await;
@@ -404,6 +435,20 @@ async fn gzip_bomb_and_gigabyte_stream_stay_within_twice_the_cap() {
         assert_eq!(r.unwrap_err(), want, "{name}");
         assert!(delta_mib <= 2.0 * (cap >> 20) as f64, "{name}: peak grew by {delta_mib:.1} MiB");
     }
+
+    // 1 GiB without Content-Length (chunked, as a proxy or a streaming handler would send it): the
+    // streaming cap, not the header check, has to stop it.
+    let chunked = serve_chunked_gib("127.0.5.3").await;
+    reset_peak();
+    let (_, rss0) = mem_kib();
+    let t = Instant::now();
+    let r = c.fetch(&format!("http://{chunked}/debug/pprof/goroutine")).await;
+    let el = t.elapsed();
+    let (hwm, _) = mem_kib();
+    let delta_mib = hwm.saturating_sub(rss0) as f64 / 1024.0;
+    println!("1 GiB chunked stream: {:?} in {} ms; peak RSS +{delta_mib:.1} MiB", r.as_ref().err(), el.as_millis());
+    assert_eq!(r.unwrap_err(), ScrapeError::BodyTooLarge(cap));
+    assert!(delta_mib <= 2.0 * (cap >> 20) as f64, "chunked: peak grew by {delta_mib:.1} MiB");
 
     // The same through a full scrape with a small cap: a smaller cap bounds memory the same way.
     let small =
