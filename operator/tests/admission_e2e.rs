@@ -136,6 +136,11 @@ fn refused_flags_match_the_real_apiserver() {
         vec!["--enable-admission-plugins=NodeRestriction, AlwaysPullImages"],
         vec!["--enable-admission-plugins=AlwaysPullImages", "--disable-admission-plugins=AlwaysPullImages"],
         vec!["--admission-control=NamespaceLifecycle", "--enable-admission-plugins=NodeRestriction"],
+        vec![
+            "--enable-admission-plugins=AlwaysPullImages,AlwaysDeny",
+            "--disable-admission-plugins=AlwaysDeny,AlwaysPullImages",
+        ],
+        vec!["--admission-control=NamespaceLifecycle,PodSecurityPolicy"],
     ] {
         let e = evaluate(&kb, &flags_from_args(&flags), v137, None);
         let critical: Vec<_> = e.findings.iter().filter(|f| f.severity == Severity::Critical).collect();

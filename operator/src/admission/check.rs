@@ -146,10 +146,12 @@ pub fn evaluate(
         name_findings(kb, name, *how, eval, preview, &flags.feature_gates, &mut findings);
     }
 
-    // both enabled and disabled
+    // both enabled and disabled; Go prints the sorted overlap as one "[A B]" list
+    let overlap: Vec<&str> = named.iter().filter(|(_, h)| h.enable && h.disable).map(|(n, _)| n.as_str()).collect();
+    let msg = kb.startup.overlap.replace("{names}", &overlap.join(" "));
     for (name, how) in &named {
         if how.enable && how.disable {
-            let msg = kb.startup.overlap.replace("{names}", name);
+            let msg = msg.clone();
             findings.push(
                 finding(
                     CheckId::ConflictingAdmissionPlugin,
@@ -758,6 +760,12 @@ mod tests {
             None,
         );
         let c = find(&e, CheckId::ConflictingAdmissionPlugin, "AlwaysPullImages").unwrap();
+        let two =
+            evaluate(&kb, &flags(&["--enable-admission-plugins=B,A", "--disable-admission-plugins=A,B"]), v(30), None);
+        assert_eq!(
+            two.findings.iter().find(|f| f.check == CheckId::ConflictingAdmissionPlugin).unwrap().evidence["startupError"],
+            "[A B] in enable-admission-plugins and disable-admission-plugins overlapped"
+        );
         assert_eq!(c.severity, Severity::Critical);
         assert!(
             c.message

@@ -348,6 +348,22 @@ pub async fn fetch_metrics(client: &Client) -> Result<String, kube::Error> {
     client.request_text(req).await
 }
 
+/// The `plugins.yaml` key of the knowledge-base ConfigMap named by
+/// `spec.admission.knowledgeBaseConfigMap` in `namespace`; Ok(None) when the spec names none.
+pub async fn fetch_kb_override(
+    client: &Client,
+    namespace: &str,
+    spec: &AdmissionSpec,
+) -> Result<Option<String>, kube::Error> {
+    let Some(name) = &spec.knowledge_base_config_map else { return Ok(None) };
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let cm = cms.get(name).await?;
+    Ok(cm.data.and_then(|mut d| d.remove(KB_CONFIGMAP_KEY)))
+}
+
+/// Key of the knowledge-base ConfigMap.
+pub const KB_CONFIGMAP_KEY: &str = "plugins.yaml";
+
 /// Runs the admission audit against the cluster `client` talks to.
 pub async fn audit_live(client: &Client, spec: &AdmissionSpec, kb_override: Option<String>) -> AdmissionOutcome {
     let mut extra = Vec::new();
