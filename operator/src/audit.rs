@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client, ResourceExt};
 
 use crate::collect::endpoint;
@@ -166,8 +166,32 @@ pub async fn run_cycle(
     state.history.retain(|k| alive.contains(k));
     state.last_leak_fetch.retain(|k, _| alive.contains(k));
 
-    let conditions = Vec::new();
-    let admission = None;
+    let mut conditions = Vec::new();
+    let mut admission = None;
+    if let Some(adm) = spec.admission.as_ref().filter(|a| a.enabled) {
+        let kb_override = match &adm.knowledge_base_config_map {
+            Some(name) => Some(knowledge_base_override(client, &namespace, name).await),
+            None => None,
+        };
+        let (kb_yaml, kb_error) = match kb_override {
+            Some(Ok(yaml)) => (Some(yaml), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
+        let mut outcome = crate::admission::live::audit_live(client, adm, kb_yaml).await;
+        // The embedded knowledge base still applies; say that the override could not be read.
+        if let Some(e) = kb_error {
+            outcome.message = format!("{}; knowledge-base override ignored: {e}", outcome.message);
+        }
+        findings.extend(outcome.findings);
+        conditions.push(ConditionUpdate {
+            type_: crate::report::CONDITION_ADMISSION,
+            status: outcome.observed,
+            reason: outcome.reason,
+            message: outcome.message,
+        });
+        admission = Some(outcome.status);
+    }
     let findings = crate::diagnose::merge_seen(&state.previous_findings, findings, &now.to_string());
     state.previous_findings = findings.clone();
     state.observed_generation = audit.metadata.generation;
@@ -181,6 +205,15 @@ pub async fn run_cycle(
         },
         conditions,
     }
+}
+
+/// `plugins.yaml` of the knowledge-base ConfigMap named in the spec.
+async fn knowledge_base_override(client: &Client, namespace: &str, name: &str) -> Result<String, String> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let cm = api.get(name).await.map_err(|e| format!("ConfigMap {namespace}/{name}: {e}"))?;
+    cm.data
+        .and_then(|d| d.get("plugins.yaml").cloned())
+        .ok_or_else(|| format!("ConfigMap {namespace}/{name} has no key plugins.yaml"))
 }
 
 /// A collector with this audit's timeout, limits and credentials, sharing the operator-wide limiter.
