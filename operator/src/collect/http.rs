@@ -231,7 +231,8 @@ impl Collector {
                 .map_err(ScrapeError::from)
         })
         .await
-        .map_err(|e| ScrapeError::Transfer(format!("gunzip task failed: {e}")))?
+        // Not transient: the same body would fail the same way again.
+        .map_err(|e| ScrapeError::NotAProfile(format!("gunzip task failed: {e}")))?
     }
 
     async fn get_capped(&self, url: &str) -> Result<Bytes, ScrapeError> {
