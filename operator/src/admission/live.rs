@@ -262,6 +262,9 @@ pub fn assemble(kb: &KnowledgeBase, spec: &AdmissionSpec, obs: &Observations, ex
         if let Some(n) = &eval.effective.note {
             message.push_str(&format!("; {n}"));
         }
+        for e in extra {
+            message.push_str(&format!("; {e}"));
+        }
         return AdmissionOutcome {
             status: AdmissionStatus {
                 source: source.as_str().into(),
@@ -487,8 +490,9 @@ apiserver_admission_step_admission_duration_seconds_count{operation="CREATE",rej
             metrics: None,
             version: Ok(info("v1.30.2")),
         };
-        let o = assemble(&kb(), &AdmissionSpec::default(), &obs, &[]);
+        let o = assemble(&kb(), &AdmissionSpec::default(), &obs, &["knowledge-base ConfigMap ignored (x)".into()]);
         assert!(o.observed);
+        assert!(o.message.contains("knowledge-base ConfigMap ignored"));
         assert_eq!(o.status.source, "MirrorPod");
         assert_eq!(o.reason, "MirrorPod");
         assert_eq!(o.status.kubernetes_version.as_deref(), Some("v1.30.2"));
