@@ -48,10 +48,16 @@ fn malformed(format: &'static str, line: usize, message: impl Into<String>) -> P
 /// is unknown prints only `#\t<pc>`: `None`.
 pub(super) fn frame_comment(line: &str) -> Option<Frame> {
     let rest = line.strip_prefix("#\t")?;
-    let mut fields = rest.split('\t').filter(|f| !f.is_empty());
-    let _pc = fields.next()?;
-    let func = strip_offset(fields.next()?);
-    let (file, line) = fields.next().and_then(split_file_line).unwrap_or(("", 0));
+    let b = rest.as_bytes();
+    // pc, then function, then file:line, separated by runs of tabs
+    let pc_end = b.iter().position(|&c| c == b'\t')?;
+    let func_start = pc_end + b.get(pc_end..)?.iter().take_while(|&&c| c == b'\t').count();
+    let func_len = b.get(func_start..)?.iter().position(|&c| c == b'\t').unwrap_or(b.len() - func_start);
+    let func = strip_offset(rest.get(func_start..func_start + func_len)?);
+    if func.is_empty() {
+        return None;
+    }
+    let (file, line) = rest.get(func_start + func_len..).and_then(split_file_line).unwrap_or(("", 0));
     Some(Frame::new(func, file, line))
 }
 

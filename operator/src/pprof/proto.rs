@@ -56,22 +56,40 @@ enum Kind {
     Heap,
 }
 
+/// Id → entry. Go numbers functions and locations 1..n in order, so a dense vector usually
+/// works; anything else falls back to a map.
+enum Index<'a, T> {
+    Dense(Vec<&'a T>),
+    Sparse(FxHashMap<u64, &'a T>),
+}
+
+impl<'a, T> Index<'a, T> {
+    fn new(items: &'a [T], id: impl Fn(&T) -> u64) -> Self {
+        let dense = items.iter().enumerate().all(|(i, t)| id(t) == i as u64 + 1);
+        if dense {
+            Index::Dense(items.iter().collect())
+        } else {
+            Index::Sparse(items.iter().map(|t| (id(t), t)).collect())
+        }
+    }
+
+    fn get(&self, id: u64) -> Option<&'a T> {
+        match self {
+            Index::Dense(v) => usize::try_from(id).ok().and_then(|i| i.checked_sub(1)).and_then(|i| v.get(i)).copied(),
+            Index::Sparse(m) => m.get(&id).copied(),
+        }
+    }
+}
+
 struct Tables<'a> {
     p: &'a pb::Profile,
-    functions: FxHashMap<u64, &'a pb::Function>,
-    locations: FxHashMap<u64, &'a pb::Location>,
-    /// Expanded frames per location id (inlined lines innermost first), built on first use.
-    expanded: FxHashMap<u64, Vec<Frame>>,
+    functions: Index<'a, pb::Function>,
+    locations: Index<'a, pb::Location>,
 }
 
 impl<'a> Tables<'a> {
     fn new(p: &'a pb::Profile) -> Self {
-        Tables {
-            p,
-            functions: p.function.iter().map(|f| (f.id, f)).collect(),
-            locations: p.location.iter().map(|l| (l.id, l)).collect(),
-            expanded: FxHashMap::default(),
-        }
+        Tables { p, functions: Index::new(&p.function, |f| f.id), locations: Index::new(&p.location, |l| l.id) }
     }
 
     fn str(&self, idx: i64) -> &'a str {
@@ -101,30 +119,19 @@ impl<'a> Tables<'a> {
         self.p.sample_type.iter().position(|t| self.str(t.r#type) == name)
     }
 
-    /// Frames of one sample, innermost first; unknown ids are skipped.
-    fn frames(&mut self, sample: &pb::Sample) -> Vec<Frame> {
-        let mut out = Vec::new();
+    /// Frames of one sample, innermost first (a location's inlined lines first); unknown ids
+    /// are skipped.
+    fn frames(&self, sample: &pb::Sample) -> Vec<Frame> {
+        let mut out = Vec::with_capacity(sample.location_id.len());
         for id in &sample.location_id {
-            if let Some(frames) = self.expanded.get(id) {
-                out.extend_from_slice(frames);
-                continue;
-            }
-            let Some(loc) = self.locations.get(id) else {
+            let Some(loc) = self.locations.get(*id) else {
                 continue;
             };
-            let frames: Vec<Frame> = loc
-                .line
-                .iter()
-                .map(|line| {
-                    let (name, file) = self
-                        .functions
-                        .get(&line.function_id)
-                        .map_or(("", ""), |f| (self.str(f.name), self.str(f.filename)));
-                    Frame::new(name, file, u32::try_from(line.line).unwrap_or(0))
-                })
-                .collect();
-            out.extend_from_slice(&frames);
-            self.expanded.insert(*id, frames);
+            for line in &loc.line {
+                let (name, file) =
+                    self.functions.get(line.function_id).map_or(("", ""), |f| (self.str(f.name), self.str(f.filename)));
+                out.push(Frame::new(name, file, u32::try_from(line.line).unwrap_or(0)));
+            }
         }
         out
     }
@@ -152,7 +159,7 @@ fn non_negative(v: Option<&i64>) -> u64 {
     v.copied().map_or(0, |v| u64::try_from(v).unwrap_or(0))
 }
 
-fn goroutines(t: &mut Tables<'_>, leak: bool) -> GoroutineProfile {
+fn goroutines(t: &Tables<'_>, leak: bool) -> GoroutineProfile {
     let idx = 0; // goroutine and goroutineleak profiles have exactly one value: the count
     let mut groups = Vec::with_capacity(t.p.sample.len().min(1 << 16));
     let mut total: u64 = 0;
@@ -171,7 +178,7 @@ fn goroutines(t: &mut Tables<'_>, leak: bool) -> GoroutineProfile {
     GoroutineProfile { total, groups, leak_profile: leak }
 }
 
-fn contention(t: &mut Tables<'_>, kind: Option<ContentionKind>) -> ContentionProfile {
+fn contention(t: &Tables<'_>, kind: Option<ContentionKind>) -> ContentionProfile {
     let ci = t.value_index("contentions").unwrap_or(0);
     let di = t.value_index("delay").unwrap_or(1);
     let p = t.p;
@@ -211,10 +218,10 @@ fn heap(t: &Tables<'_>) -> HeapProfile {
 /// Any supported proto profile (already gunzipped), kind from its sample types.
 pub(super) fn parse_proto(plain: &[u8], opts: &ParseOptions) -> Result<Profile, ParseError> {
     let p = decode_plain(plain)?;
-    let mut t = Tables::new(&p);
+    let t = Tables::new(&p);
     Ok(match t.kind()? {
-        Kind::Goroutine { leak } => Profile::Goroutine(goroutines(&mut t, opts.leak_profile.unwrap_or(leak))),
-        Kind::Contention => Profile::Contention(contention(&mut t, opts.contention_kind)),
+        Kind::Goroutine { leak } => Profile::Goroutine(goroutines(&t, opts.leak_profile.unwrap_or(leak))),
+        Kind::Contention => Profile::Contention(contention(&t, opts.contention_kind)),
         Kind::Heap => Profile::Heap(heap(&t)),
     })
 }
@@ -228,9 +235,9 @@ pub fn parse_goroutine_proto(
     leak_profile: Option<bool>,
 ) -> Result<GoroutineProfile, ParseError> {
     let p = decode(data, limit)?;
-    let mut t = Tables::new(&p);
+    let t = Tables::new(&p);
     match t.kind()? {
-        Kind::Goroutine { leak } => Ok(goroutines(&mut t, leak_profile.unwrap_or(leak))),
+        Kind::Goroutine { leak } => Ok(goroutines(&t, leak_profile.unwrap_or(leak))),
         _ => Err(ParseError::WrongKind { expected: "goroutine", found: describe_types(&t.sample_type_names()) }),
     }
 }
@@ -243,9 +250,9 @@ pub fn parse_contention_proto(
     kind: Option<ContentionKind>,
 ) -> Result<ContentionProfile, ParseError> {
     let p = decode(data, limit)?;
-    let mut t = Tables::new(&p);
+    let t = Tables::new(&p);
     match t.kind()? {
-        Kind::Contention => Ok(contention(&mut t, kind)),
+        Kind::Contention => Ok(contention(&t, kind)),
         _ => Err(ParseError::WrongKind { expected: "mutex or block", found: describe_types(&t.sample_type_names()) }),
     }
 }

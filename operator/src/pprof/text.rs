@@ -5,7 +5,10 @@ use std::borrow::Cow;
 /// The input as text. Go writes UTF-8; anything else (corrupt bytes in a path) is replaced
 /// rather than rejected, which costs one copy only for such inputs.
 pub fn as_text(data: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(data)
+    match std::str::from_utf8(data) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(data),
+    }
 }
 
 /// Lines without their `\n` / `\r\n` terminator, numbered from 1.
@@ -14,27 +17,39 @@ pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// `path/to/file.go:123` with an optional ` +0x1d` and crash-dump ` fp=… sp=… pc=…` suffix.
-/// Works for Windows paths (`C:\x\main.go:12`, `C:/Users/main.go:12`) since the line number is
-/// after the last colon. Returns `None` when there is no `:<digits>`.
+/// The line number is the first `:<digits>` followed by the end or a space, so Windows paths
+/// (`C:\x\main.go:12`, `C:/Users/main.go:12`) work. Returns `None` when there is none.
 pub fn split_file_line(s: &str) -> Option<(&str, u32)> {
-    let mut s = s.trim_matches(|c| c == ' ' || c == '\t');
-    if let Some(i) = s.find(" fp=") {
-        s = s.get(..i)?;
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| c != b'\t' && c != b' ')?;
+    let mut from = start;
+    while let Some(off) = b.get(from..)?.iter().position(|&c| c == b':') {
+        let colon = from + off;
+        let digits = b.get(colon + 1..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+        let end = colon + 1 + digits;
+        if digits > 0 && matches!(b.get(end), None | Some(b' ') | Some(b'\r')) {
+            let line = parse_u32(b.get(colon + 1..end)?)?;
+            return Some((s.get(start..colon)?, line));
+        }
+        from = colon + 1;
     }
-    if let Some(i) = s.rfind(" +0x") {
-        s = s.get(..i)?;
+    None
+}
+
+fn parse_u32(d: &[u8]) -> Option<u32> {
+    let mut v: u32 = 0;
+    for &c in d {
+        v = v.checked_mul(10)?.checked_add(u32::from(c.wrapping_sub(b'0')))?;
     }
-    let s = s.trim_end();
-    let (file, line) = s.rsplit_once(':')?;
-    let line = line.parse::<u32>().ok()?;
-    Some((file, line))
+    Some(v)
 }
 
 /// Strips a `+0x1f` offset from `func+0x1f`.
 pub fn strip_offset(s: &str) -> &str {
-    match s.rfind("+0x") {
-        Some(i) => s.get(..i).unwrap_or(s),
-        None => s,
+    let b = s.as_bytes();
+    match b.iter().rposition(|&c| c == b'+') {
+        Some(i) if b.get(i + 1..i + 3) == Some(b"0x") => s.get(..i).unwrap_or(s),
+        _ => s,
     }
 }
 
