@@ -242,7 +242,9 @@ fn kubeadm(doc: &Value) -> ApiserverConfig {
         apply(&mut flags, k, v);
     }
     let stated_version = doc.get("kubernetesVersion").and_then(scalar).and_then(|raw| {
-        KubeVersion::parse(&raw).map(|version| StatedVersion { version, raw, from: "kubeadm kubernetesVersion".into() })
+        // kubeadm also accepts release labels such as "stable-1.29"
+        let bare = raw.trim_start_matches("stable-").trim_start_matches("latest-");
+        KubeVersion::parse(bare).map(|version| StatedVersion { version, raw, from: "kubeadm kubernetesVersion".into() })
     });
     ApiserverConfig { source: InputForm::KubeadmClusterConfiguration, flags, stated_version, notes }
 }
@@ -479,6 +481,9 @@ apiServer:
         // a repeated name in v1beta4 becomes a repeated flag: pflag appends
         assert_eq!(cfg.flags.enable, Some(s(&["AlwaysPullImages", "EventRateLimit"])));
         assert_eq!(cfg.stated_version.unwrap().version, KubeVersion::new(1, 31));
+
+        let label = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: stable-1.29\n";
+        assert_eq!(parse_input(label, None).unwrap().stated_version.unwrap().version, KubeVersion::new(1, 29));
 
         let none = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n";
         let cfg = parse_input(none, None).unwrap();

@@ -83,7 +83,7 @@ pub struct StatedVersion {
 }
 
 /// Finds version strings such as image tags `kube-apiserver:v1.29.3` or k3s/RKE2 versions
-/// `v1.28.5+k3s1` in free text. Returns the first, and whether other, different minors were seen.
+/// `v1.28.5+k3s1` in free text. Image tags win over distribution version strings; the first match is used.
 pub fn find_in_text(text: &str) -> Option<StatedVersion> {
     use std::sync::OnceLock;
     static IMAGE: OnceLock<Option<regex::Regex>> = OnceLock::new();
