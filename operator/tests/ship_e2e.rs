@@ -101,16 +101,25 @@ fn proc_usage(pid: u32) -> (f64, f64) {
     (ticks / 100.0, rss_pages * 4096.0)
 }
 
-/// CPU share (1.0 = one core) and peak RSS over `window`, sampled every 250 ms.
-async fn measure(pid: u32, window: Duration) -> (f64, f64) {
-    let (cpu0, mut peak) = proc_usage(pid);
+/// Over `window`, sampled every 250 ms: average CPU share (1.0 = one core), the busiest 1 s CPU share,
+/// and peak RSS.
+async fn measure(pid: u32, window: Duration) -> (f64, f64, f64) {
     let t0 = Instant::now();
+    let mut samples = vec![(0.0, proc_usage(pid))];
     while t0.elapsed() < window {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        peak = peak.max(proc_usage(pid).1);
+        samples.push((t0.elapsed().as_secs_f64(), proc_usage(pid)));
     }
-    let (cpu1, _) = proc_usage(pid);
-    ((cpu1 - cpu0) / t0.elapsed().as_secs_f64(), peak)
+    let (t_end, (cpu_end, _)) = samples[samples.len() - 1];
+    let avg = (cpu_end - samples[0].1.0) / t_end;
+    let mut busiest: f64 = 0.0;
+    for (i, (t, (cpu, _))) in samples.iter().enumerate() {
+        if let Some((t1, (cpu1, _))) = samples[i..].iter().find(|(t1, _)| t1 - t >= 1.0) {
+            busiest = busiest.max((cpu1 - cpu) / (t1 - t));
+        }
+    }
+    let peak_rss = samples.iter().map(|(_, (_, rss))| *rss).fold(0.0, f64::max);
+    (avg, busiest, peak_rss)
 }
 
 /// The gohealth binary with the chart's Deployment args (metrics address moved to loopback).
@@ -301,17 +310,23 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     std::fs::write(&mirror_path, mirror.to_string()).unwrap();
     kubectl_apply(&cp, &mirror_path);
 
-    // Real Go programs as pods: a leak, a ticker leak, a healthy one, and one whose scrape fails.
-    let leaky = GoProgram::start("leaky", "127.0.0.61", &[]);
-    let ticker = GoProgram::start("ticker", "127.0.0.62", &[]);
-    let healthy = GoProgram::start("healthy", "127.0.0.63", &["-consumers", "50"]);
+    // The e2e fleet as pods: each fault program, a healthy one, and one whose scrape fails.
+    let fleet: Vec<GoProgram> = [
+        ("leaky", "127.0.0.61", &[][..]),
+        ("ticker", "127.0.0.62", &[][..]),
+        ("healthy", "127.0.0.63", &["-consumers", "50"][..]),
+        ("goexit", "127.0.0.65", &[][..]),
+        ("contention", "127.0.0.66", &[][..]),
+        ("gcchurn", "127.0.0.67", &[][..]),
+    ]
+    .into_iter()
+    .map(|(name, ip, args)| GoProgram::start(name, ip, args))
+    .collect();
     let dead_port = free_port();
-    for (name, ip, port) in [
-        ("leaky", leaky.ip.as_str(), leaky.port),
-        ("ticker", ticker.ip.as_str(), ticker.port),
-        ("healthy", healthy.ip.as_str(), healthy.port),
-        ("refuses", "127.0.0.64", dead_port),
-    ] {
+    let mut pods: Vec<(&str, &str, u16)> = fleet.iter().map(|p| (p.name.as_str(), p.ip.as_str(), p.port)).collect();
+    pods.push(("refuses", "127.0.0.64", dead_port));
+    let targets = pods.len();
+    for (name, ip, port) in pods {
         create_pod(
             &client,
             &PodSpec {
@@ -346,7 +361,7 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     .await;
     assert_eq!(curl(&format!("http://127.0.0.1:{}/healthz", op.port), None).0, 200);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (idle_cpu, idle_rss) = measure(op.child.id(), Duration::from_secs(8)).await;
+    let (idle_cpu, _, idle_rss) = measure(op.child.id(), Duration::from_secs(8)).await;
 
     // 2. Audit: the chart's permissions must be enough for a complete audit with status written.
     apply_audit(
@@ -366,12 +381,12 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     .await;
     let measuring = tokio::spawn(measure(op.child.id(), Duration::from_secs(25)));
     let status = wait_for_audit(&client, "team-a", "fleet", WAIT, |o| {
-        condition(o, "Ready").as_deref() == Some("True") && status_targets(o).len() == 4
+        condition(o, "Ready").as_deref() == Some("True") && status_targets(o).len() == targets
     })
     .await;
     let items = status["status"]["targets"]["items"].as_array().unwrap().clone();
     let ok = items.iter().filter(|t| t["result"] == "Ok").count();
-    assert_eq!(ok, 3, "three targets scrape, one refuses: {status:#}");
+    assert_eq!(ok, targets - 1, "every fleet program scrapes, one pod refuses: {status:#}");
 
     // 3. A real Prometheus scrapes the operator with the chart's rules loaded.
     let rules = d.join("rules.yaml");
@@ -385,7 +400,7 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
         (!prom.query("gohealth_audit_last_success_timestamp_seconds").is_empty()).then_some(())
     })
     .await;
-    let (audit_cpu, audit_rss) = measuring.await.expect("measure");
+    let (audit_cpu, audit_busiest, audit_rss) = measuring.await.expect("measure");
     // A few more audits (10 s interval) and scrapes (1 s) so that rate() windows have samples.
     tokio::time::sleep(Duration::from_secs(20)).await;
 
@@ -454,11 +469,12 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     println!(
-        "SHIP-MEASURE idle: cpu={:.2}% rss={:.1}MiB; auditing 4 targets every 10s: cpu={:.2}% peak_rss={:.1}MiB; \
-         series={series}; dashboard queries={} skipped={}",
+        "SHIP-MEASURE idle: cpu={:.2}% rss={:.1}MiB; auditing {targets} targets every 10s: cpu avg={:.2}% \
+         busiest 1s={:.1}% peak_rss={:.1}MiB; series={series}; dashboard queries={} skipped={}",
         idle_cpu * 100.0,
         idle_rss / 1048576.0,
         audit_cpu * 100.0,
+        audit_busiest * 100.0,
         audit_rss / 1048576.0,
         queries.len(),
         skipped.len()
