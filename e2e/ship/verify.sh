@@ -54,7 +54,7 @@ summary() {
 }
 
 # --- tools -----------------------------------------------------------------------------------------
-check tools.pyyaml bash -c "python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml"
+check tools.pyyaml bash e2e/tools/install-pyyaml.sh
 check tools.helm bash e2e/tools/install-helm.sh
 check tools.prometheus bash e2e/tools/install-prometheus.sh
 PO_CRDS="$(bash e2e/tools/install-prometheus-operator-crds.sh 2>"$WORK/po-crds.err")" || true

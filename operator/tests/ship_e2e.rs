@@ -56,6 +56,7 @@ fn render(dir: &Path, name: &str, namespace: &str, sets: &[&str]) -> PathBuf {
 }
 
 fn chart_facts(args: &[&str]) -> String {
+    run(&mut script("e2e/tools/install-pyyaml.sh"));
     run(Command::new("python3").arg(repo_root().join("e2e/ship/chart_facts.py")).args(args))
 }
 
