@@ -7,7 +7,8 @@
 # The live part (operator under the chart's RBAC, a real Prometheus scraping it, every dashboard query
 # returning data) is operator/tests/ship_e2e.rs, run by `cargo test --features e2e` (`make test`).
 #
-# Usage: e2e/ship/verify.sh        (uses $KUBECONFIG if set, else starts a local control plane)
+# Usage: e2e/ship/verify.sh   (uses $KUBECONFIG when it points at a loopback apiserver, or
+#        $SHIP_KUBECONFIG; otherwise starts a local control plane from e2e/controlplane)
 # Exits non-zero on any failure and prints a summary of every check.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -99,11 +100,19 @@ check chart.rendered-rules-runbooks grep -q 'https://runbooks.example.invalid/go
   "$WORK/rendered-rules.yaml"
 
 # --- the real apiserver ----------------------------------------------------------------------------
-if [[ -z "${KUBECONFIG:-}" ]]; then
+# A given KUBECONFIG is used only when it points at a loopback apiserver (a local control plane): this
+# script creates namespaces, CRDs and RBAC for real. SHIP_KUBECONFIG forces one.
+if [[ -n "${SHIP_KUBECONFIG:-}" ]]; then
+  export KUBECONFIG="$SHIP_KUBECONFIG"
+elif [[ -n "${KUBECONFIG:-}" ]] && kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null \
+    | grep -Eq '^https?://(127\.[0-9.]+|localhost|\[::1\])(:|/|$)'; then
+  :
+else
   CP_STATE="$WORK/cp"
   check controlplane.start bash e2e/controlplane/start.sh "$CP_STATE"
   export KUBECONFIG="$CP_STATE/kubeconfig"
 fi
+echo "ship: apiserver $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')" >&2
 K() { kubectl --request-timeout=60s "$@"; }
 
 check apply.prometheus-operator-crds K apply --server-side -f "$PO_CRDS/monitoring.coreos.com_servicemonitors.yaml" \
