@@ -319,6 +319,8 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
         ("goexit", "127.0.0.65", &[][..]),
         ("contention", "127.0.0.66", &[][..]),
         ("gcchurn", "127.0.0.67", &[][..]),
+        // built with Go 1.27: the runtime's goroutineleak profile proves the leak
+        ("leaky-go127", "127.0.0.68", &[][..]),
     ]
     .into_iter()
     .map(|(name, ip, args)| GoProgram::start(name, ip, args))
@@ -458,7 +460,47 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     }
     assert!(failures.is_empty(), "dashboard panels without data:\n{}", failures.join("\n"));
 
-    // 5. Nothing was forbidden, and the leader took the chart's Lease.
+    // 5. The alert expressions match the real series: alerts whose findings the status shows are pending
+    //    (their `for` is longer than this test) or firing, with the audit's labels; the others are not.
+    let checks: std::collections::BTreeSet<&str> = findings.iter().filter_map(|f| f["check"].as_str()).collect();
+    println!("status findings: {checks:?}");
+    let active: Vec<(String, String, String)> = wait_for(Duration::from_secs(30), "alerts evaluated", || async {
+        let (code, body) = curl(&prom.url("/api/v1/alerts"), None);
+        let v: Value = serde_json::from_str(&body).ok()?;
+        let alerts = v["data"]["alerts"].as_array()?;
+        let out: Vec<(String, String, String)> = alerts
+            .iter()
+            .map(|a| {
+                let l = &a["labels"];
+                let who = format!("{}/{}", l["namespace"].as_str().unwrap_or(""), l["audit"].as_str().unwrap_or(""));
+                (l["alertname"].as_str().unwrap_or("").to_string(), who, a["state"].as_str().unwrap_or("").to_string())
+            })
+            .collect();
+        (code == 200 && !out.is_empty()).then_some(out)
+    })
+    .await;
+    println!("active alerts: {active:?}");
+    let is_active = |name: &str| active.iter().any(|(n, who, _)| n == name && who == "team-a/fleet");
+    let leak_checks =
+        ["GoroutineLeak", "LongBlockedGoroutines", "TickerLoopGrowth", "GoexitInDefer", "GoroutineGrowth"];
+    let expectations = [
+        ("GoHealthGoroutineLeakSuspected", leak_checks.iter().any(|c| checks.contains(c))),
+        ("GoHealthGoroutineLeakProven", checks.contains("ProvenGoroutineLeak")),
+        ("GoHealthRemovedAdmissionPlugin", checks.contains("RemovedAdmissionPlugin")),
+        (
+            "GoHealthDeprecatedAdmissionPlugin",
+            checks.contains("DeprecatedAdmissionPlugin") || checks.contains("InsecureAdmissionPlugin"),
+        ),
+    ];
+    for (alert, expected) in expectations {
+        assert_eq!(is_active(alert), expected, "{alert}: expected active={expected}; alerts {active:?}");
+    }
+    for alert in ["GoHealthOperatorDown", "GoHealthAuditStale", "GoHealthAuditNeverCompleted", "GoHealthScrapesFailing"]
+    {
+        assert!(!active.iter().any(|(n, _, _)| n == alert), "{alert} must not be active: {active:?}");
+    }
+
+    // 6. Nothing was forbidden, and the leader took the chart's Lease.
     let log = op.log();
     let forbidden: Vec<&str> = log.lines().filter(|l| l.contains("forbidden") || l.contains("Forbidden")).collect();
     assert!(forbidden.is_empty(), "the chart's RBAC lacks permissions:\n{}", forbidden.join("\n"));
@@ -483,7 +525,7 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     op.stop();
     drop(prom);
 
-    // 6. Control: without status permission the same operator cannot complete an audit (so the run above
+    // 7. Control: without status permission the same operator cannot complete an audit (so the run above
     //    really was limited to the chart's RBAC).
     let stripped = d.join("rbac-stripped.yaml");
     let text = std::fs::read_to_string(&rbac).unwrap();
