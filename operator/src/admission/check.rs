@@ -374,70 +374,51 @@ fn registered_findings(
         return; // disabling a registered plugin is never a deprecation problem
     }
     let removal = p.removed.as_ref().map(|r| r.in_version);
-    if let Some(d) = &p.deprecated
-        && v >= d.in_version
-    {
-        let mut msg = format!("{name} is deprecated since {}", d.in_version);
-        match removal {
-            Some(r) => {
-                msg.push_str(&format!(" and removed in {r}: kube-apiserver {r} and later will not start with it"))
-            }
-            None => msg.push_str(" (still registered)"),
-        }
-        if let Some(note) = &d.note {
-            msg.push_str(&format!("; {note}"));
-        }
-        msg.push('.');
-        msg.push_str(&replacement_text(p));
-        let mut f = finding(CheckId::DeprecatedAdmissionPlugin, Severity::Warning, name, msg)
-            .with_evidence("deprecatedIn", d.in_version)
-            .with_evidence("flag", how.flags());
-        if let Some(r) = removal {
-            f = f.with_evidence("removedIn", r);
-        }
-        out.push(f);
-    } else if let Some(r) = removal {
+    let deprecated = p.deprecated.as_ref().filter(|d| v >= d.in_version);
+    let mut msg = match (deprecated, removal) {
+        (Some(d), Some(r)) => format!(
+            "{name} is deprecated since {} and removed in {r}: kube-apiserver {r} and later will not start with it",
+            d.in_version
+        ),
+        (Some(d), None) => format!("{name} is deprecated since {} (still registered)", d.in_version),
         // not (yet) deprecated at v but gone in a later release: still an upgrade blocker to announce
-        out.push(
-            finding(
-                CheckId::DeprecatedAdmissionPlugin,
-                Severity::Warning,
-                name,
-                format!(
-                    "{name} is removed in {r}: kube-apiserver {r} and later will not start with it.{}",
-                    replacement_text(p)
-                ),
-            )
-            .with_evidence("removedIn", r)
-            .with_evidence("flag", how.flags()),
-        );
+        (None, Some(r)) => format!("{name} is removed in {r}: kube-apiserver {r} and later will not start with it"),
+        (None, None) => String::new(),
+    };
+    if let Some(note) = deprecated.and_then(|d| d.note.as_ref()) {
+        msg.push_str(&format!("; {note}"));
     }
-    if let Some(g) = &p.feature_gate
-        && g.from <= v
-        && v <= g.to
-        && gates.get(&g.name) != Some(&true)
-    {
-        // the plugin factory fails without its gate: a startup error, not a warning
-        out.push(
-            finding(
-                CheckId::DeprecatedAdmissionPlugin,
-                Severity::Critical,
-                name,
-                format!(
-                    "{name} needs --feature-gates={}=true in {}–{}: {}",
-                    g.name,
-                    g.from,
-                    g.to,
-                    g.note.clone().unwrap_or_default()
-                ),
-            )
-            .with_evidence("reason", "FeatureGateRequired")
-            .with_evidence("featureGate", g.name.clone())
-            .with_evidence_opt("deprecatedIn", p.deprecated.as_ref().map(|d| d.in_version))
-            .with_evidence_opt("removedIn", removal)
-            .with_evidence("preview", preview),
-        );
+    // the plugin factory fails without its gate: a startup error, so the one finding turns critical
+    let gate = p.feature_gate.as_ref().filter(|g| g.from <= v && v <= g.to && gates.get(&g.name) != Some(&true));
+    if let Some(g) = gate {
+        if !msg.is_empty() {
+            msg.push_str(". ");
+        }
+        msg.push_str(&format!(
+            "In {}–{} it also needs --feature-gates={}=true: {}",
+            g.from,
+            g.to,
+            g.name,
+            g.note.clone().unwrap_or_default()
+        ));
     }
+    if msg.is_empty() {
+        return;
+    }
+    msg.push('.');
+    msg.push_str(&replacement_text(p));
+    let severity = if gate.is_some() { Severity::Critical } else { Severity::Warning };
+    let mut f = finding(CheckId::DeprecatedAdmissionPlugin, severity, name, msg)
+        .with_evidence("flag", how.flags())
+        .with_evidence_opt("deprecatedIn", deprecated.map(|d| d.in_version))
+        .with_evidence_opt("removedIn", removal);
+    if let Some(g) = gate {
+        f = f.with_evidence("reason", "FeatureGateRequired").with_evidence("featureGate", g.name.clone());
+        if preview {
+            f = f.with_evidence("preview", "true");
+        }
+    }
+    out.push(f);
 }
 
 fn unknown_version_findings(kb: &KnowledgeBase, name: &str, how: Named, whitespace: bool, out: &mut Vec<Finding>) {
@@ -661,6 +642,37 @@ mod tests {
         e.findings.iter().find(|f| f.check == check && f.plugin.as_deref() == Some(plugin))
     }
 
+    /// The controller keeps firstSeen by `Finding::key()`: one evaluation never yields two
+    /// findings with the same key, whatever the flags.
+    #[test]
+    fn finding_keys_are_unique() {
+        let kb = kb();
+        let mut names: Vec<String> = kb.plugins.iter().map(|p| p.name.clone()).collect();
+        names.extend(kb.not_admission_plugins.iter().map(|n| n.name.clone()));
+        names.push("Bogus".into());
+        let all = names.join(",");
+        let enable = format!("--enable-admission-plugins={all}");
+        let disable = format!("--disable-admission-plugins={all}");
+        let control = format!("--admission-control={all}");
+        let gate_args = [enable.as_str(), "--feature-gates=SecurityContextDeny=false"];
+        for args in [
+            vec![enable.as_str()],
+            vec![enable.as_str(), disable.as_str()],
+            vec![control.as_str(), disable.as_str()],
+            gate_args.to_vec(),
+        ] {
+            for version in [9, 10, 14, 20, 21, 25, 28, 30, 31, 36, 37, 38].map(v).into_iter().chain([None]) {
+                for target in [None, v(38)] {
+                    let e = evaluate(&kb, &flags(&args), version, target);
+                    let mut keys = BTreeSet::new();
+                    for f in &e.findings {
+                        assert!(keys.insert(f.key()), "duplicate key {} at {version:?}", f.key());
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn psp_upgrade_preview() {
         let kb = kb();
@@ -823,6 +835,14 @@ mod tests {
     #[test]
     fn not_admission_plugins_are_unknown_with_explanation() {
         let kb = kb();
+        for n in &kb.not_admission_plugins {
+            let arg = format!("--disable-admission-plugins={}", n.name);
+            let e = evaluate(&kb, &flags(&[arg.as_str()]), v(37), None);
+            let u = find(&e, CheckId::UnknownAdmissionPlugin, &n.name).unwrap_or_else(|| panic!("{}", n.name));
+            assert_eq!(u.severity, Severity::Critical);
+            assert!(u.message.contains(&n.explanation));
+            assert!(u.message.contains("disable-admission-plugins plugin"));
+        }
         for (name, says) in [
             ("PodPriority", "PodPriority is a feature gate, not an admission plugin"),
             ("LegacyServiceAccountTokenNoAutoGeneration", "is a feature gate"),
