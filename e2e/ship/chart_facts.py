@@ -138,10 +138,13 @@ def facts(default_path, ha_path):
     check_deployment(default, leader=False)
     check_rbac(default, leader=False)
     check_monitoring(default)
-    assert not [d for d in default if d["kind"] == "NetworkPolicy"]
+    assert not [d for d in default if d["kind"] in ("NetworkPolicy", "PodDisruptionBudget")]
     dep = check_deployment(ha, leader=True)
     assert dep["spec"]["replicas"] == 2
     check_rbac(ha, leader=True)
+    pdb = one(ha, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1 and pdb["spec"]["selector"]["matchLabels"] == \
+        dep["spec"]["selector"]["matchLabels"], pdb
     np_ = one(ha, "NetworkPolicy")
     assert np_["spec"]["ingress"][0]["ports"] == [{"port": "http-metrics", "protocol": "TCP"}], np_
     # The image's user is the one the chart runs as (a mismatch breaks file ownership assumptions).
