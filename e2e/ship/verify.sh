@@ -161,6 +161,18 @@ sed 's/allowPrivilegeEscalation: false/allowPrivilegeEscalation: true/' "$WORK/p
 check pod-security.control-rejected bash -c "! kubectl apply --dry-run=server -f '$WORK/pod-bad.yaml' 2>'$WORK/pod-bad.out'; \
   grep -q 'violates PodSecurity \"restricted' '$WORK/pod-bad.out'"
 
+# A real `helm install` / `upgrade` / `uninstall` (a second release in its own namespace): Helm installs
+# the CRD from crds/ and, asking the cluster, finds the monitoring API and renders the ServiceMonitor and
+# PrometheusRule without --api-versions.
+HNS=gohealth-helm
+check helm.install "$HELM" install gh "$CHART" --namespace "$HNS" --create-namespace --set replicaCount=2 --wait=false
+check helm.install-created-monitoring K -n "$HNS" get servicemonitor/gh-gohealth-operator prometheusrule/gh-gohealth-operator \
+  deployment/gh-gohealth-operator configmap/gh-gohealth-operator-dashboard poddisruptionbudget/gh-gohealth-operator
+check helm.upgrade "$HELM" upgrade gh "$CHART" --namespace "$HNS" --reuse-values --set operator.maxTargetSeries=500 --wait=false
+check helm.upgrade-applied bash -c "kubectl -n '$HNS' get deployment gh-gohealth-operator -o jsonpath='{.spec.template.spec.containers[0].args}' | grep -q '\"500\"'"
+check helm.uninstall "$HELM" uninstall gh --namespace "$HNS" --wait=false
+check helm.uninstall-removed-rbac bash -c "! kubectl get clusterrole gh-gohealth-operator 2>/dev/null"
+
 can() { K auth can-i --as="$SA" "$@"; }
 cannot() { ! K auth can-i --as="$SA" "$@"; }
 check rbac.pods-watch-cluster-wide can watch pods --all-namespaces
