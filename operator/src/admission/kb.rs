@@ -317,6 +317,26 @@ impl KnowledgeBase {
         self.default_enabled.iter().find(|d| d.contains(v))
     }
 
+    /// The inclusive version ranges in which `name` is on by default (merged across ranges).
+    pub fn default_on_versions(&self, name: &str) -> Vec<(KubeVersion, KubeVersion)> {
+        let mut minors: Vec<KubeVersion> = self
+            .default_enabled
+            .iter()
+            .filter(|d| d.plugins.iter().any(|p| p == name))
+            .flat_map(|d| (d.from.minor..=d.to.minor).map(move |m| KubeVersion::new(d.from.major, m)))
+            .collect();
+        minors.sort();
+        minors.dedup();
+        let mut out: Vec<(KubeVersion, KubeVersion)> = Vec::new();
+        for v in minors {
+            match out.last_mut() {
+                Some((_, to)) if to.next() == v => *to = v,
+                _ => out.push((v, v)),
+            }
+        }
+        out
+    }
+
     /// Every problem that makes the KB unusable: facts without sources, unknown source keys,
     /// inconsistent ranges. Empty = valid.
     pub fn problems(&self) -> Vec<String> {
@@ -547,6 +567,23 @@ mod tests {
         assert!(d(10).contains(&"PersistentVolumeLabel".to_string()));
         assert!(!d(11).contains(&"PersistentVolumeLabel".to_string()));
         assert!(!d(37).contains(&"NodeRestriction".to_string()));
+    }
+
+    #[test]
+    fn default_on_ranges_per_plugin() {
+        let kb = kb();
+        assert_eq!(kb.default_on_versions("PodSecurity"), vec![(v(22), v(37))]);
+        assert_eq!(kb.default_on_versions("AlwaysAdmit"), vec![(v(9), v(9))]);
+        assert_eq!(kb.default_on_versions("PersistentVolumeLabel"), vec![(v(10), v(10))]);
+        assert_eq!(kb.default_on_versions("Priority"), vec![(v(12), v(37))]);
+        assert_eq!(kb.default_on_versions("JobValidation"), vec![(v(36), v(36))]);
+        assert!(kb.default_on_versions("NodeRestriction").is_empty());
+        // every default-on plugin is registered wherever it is on
+        for p in &kb.plugins {
+            for (from, to) in kb.default_on_versions(&p.name) {
+                assert!(p.registered.from <= from && p.registered.to.is_none_or(|t| to <= t), "{}", p.name);
+            }
+        }
     }
 
     #[test]
