@@ -87,10 +87,18 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
             if let (Some(g), Some(f)) = (current.as_mut(), frame_comment(line)) {
                 g.frames.push(f);
             }
-        } else if let Some((count, _pcs)) = line.split_once(" @") {
+        } else if let Some((count, pcs)) = line.split_once(" @") {
             profile.groups.extend(current.take());
             let count = parse_u64(count.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, n, "bad record count"))?;
-            current = Some(GoroutineGroup { count, leaked: profile.leak_profile, ..GoroutineGroup::default() });
+            // One PC per printed frame, give or take hidden runtime frames and inlining: size
+            // the vector once instead of growing it.
+            let pcs = pcs.bytes().filter(|&c| c == b' ').count();
+            current = Some(GoroutineGroup {
+                count,
+                leaked: profile.leak_profile,
+                frames: Vec::with_capacity(pcs.min(256)),
+                ..GoroutineGroup::default()
+            });
         } else if line.trim() == "@" || line.ends_with(" @") {
             // a record with no PCs at all: keep the count
             profile.groups.extend(current.take());

@@ -122,7 +122,9 @@ impl<'a> Tables<'a> {
     /// Frames of one sample, innermost first (a location's inlined lines first); unknown ids
     /// are skipped.
     fn frames(&self, sample: &pb::Sample) -> Vec<Frame> {
-        let mut out = Vec::with_capacity(sample.location_id.len());
+        // exact size (inlined lines included): growing would reallocate per sample
+        let n: usize = sample.location_id.iter().filter_map(|id| self.locations.get(*id)).map(|l| l.line.len()).sum();
+        let mut out = Vec::with_capacity(n);
         for id in &sample.location_id {
             let Some(loc) = self.locations.get(*id) else {
                 continue;
