@@ -90,7 +90,9 @@ struct AuditSeries {
 
 impl AuditSeries {
     fn idle_expired(&self, now: Instant) -> bool {
-        let limit = self.interval.map_or(MIN_IDLE_EXPIRY, |i| (i * IDLE_INTERVALS).max(MIN_IDLE_EXPIRY));
+        let limit = self
+            .interval
+            .map_or(MIN_IDLE_EXPIRY, |i| i.checked_mul(IDLE_INTERVALS).unwrap_or(Duration::MAX).max(MIN_IDLE_EXPIRY));
         self.last_seen.is_some_and(|seen| now.saturating_duration_since(seen) > limit)
     }
 }
@@ -291,8 +293,8 @@ impl Metrics {
         let mut state = self.lock();
         let entry = state.entry((namespace.to_string(), name.to_string())).or_default();
         entry.last_seen = Some(Instant::now());
-        if seconds.is_finite() && seconds > 0.0 {
-            entry.interval = Some(Duration::from_secs_f64(seconds));
+        if let Ok(interval) = Duration::try_from_secs_f64(seconds) {
+            entry.interval = Some(interval);
         }
         let a = [namespace, name];
         self.interval.with_label_values(&a).set(seconds);
@@ -788,6 +790,13 @@ mod tests {
         m.expire_idle(now + Duration::from_secs(10 * 3600 + 60));
         assert!(!m.render_families().contains(r#"audit="hourly""#));
         assert!(m.render_families().contains("gohealth_audits 0"));
+
+        // absurd intervals neither panic nor expire anything early
+        m.set_audit_interval("ns", "huge", f64::MAX);
+        m.set_audit_interval("ns", "nan", f64::NAN);
+        m.set_audit_interval("ns", "negative", -1.0);
+        m.expire_idle(now + Duration::from_secs(30 * 60));
+        assert_eq!(m.lock().len(), 3);
     }
 
     #[test]
