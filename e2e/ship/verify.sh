@@ -13,7 +13,7 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-cd "$REPO"
+cd "$REPO" || exit 1
 source e2e/tools/common.sh
 
 CHART=charts/gohealth-operator
@@ -118,8 +118,7 @@ K() { kubectl --request-timeout=60s "$@"; }
 check apply.prometheus-operator-crds K apply --server-side -f "$PO_CRDS/monitoring.coreos.com_servicemonitors.yaml" \
   -f "$PO_CRDS/monitoring.coreos.com_prometheusrules.yaml"
 wait_established() {
-  local i
-  for i in $(seq 1 120); do
+  for _ in $(seq 1 120); do
     K wait --for=condition=Established --timeout=30s "$@" 2>/dev/null && return 0
     sleep 0.5
   done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the e2e/tools scripts: cache locations. Source it; do not run it.
 # Everything lands under ${GOHEALTH_CACHE:-<repo>/.cache}/tools so a wiped checkout rebuilds from the
 # registries' caches (Go module cache, apt archives) quickly.
