@@ -18,7 +18,7 @@
 
 use super::ParseError;
 use super::debug1::expect;
-use super::labels::parse_label_set;
+use super::labels::{label_set_len, parse_label_set};
 use super::model::{Frame, GoroutineGroup, GoroutineProfile, ProfileFormat};
 use super::text::{FxHashMap, as_text, parse_u64, split_file_line};
 
@@ -371,7 +371,7 @@ fn parse_header(h: &str) -> Option<Cur<'_>> {
         // text may contain `]`, so parse it before looking for the bracket.
         Some(lab) if lab < close => {
             let set = inner.get(lab + 7..)?;
-            let (_, n) = parse_label_set(set)?;
+            let n = label_set_len(set)?;
             let labels = set.get(..n)?;
             let after = set.get(n..)?.trim_start();
             let after = after.strip_prefix(']')?;
@@ -382,7 +382,7 @@ fn parse_header(h: &str) -> Option<Cur<'_>> {
     // Go 1.27: labels after the bracket: `[chan receive] {"tenant id": "a b", worker: x}:`.
     let after = after.trim_start();
     let labels = if after.starts_with('{') {
-        let (_, n) = parse_label_set(after)?;
+        let n = label_set_len(after)?;
         after.get(..n)?
     } else {
         labels

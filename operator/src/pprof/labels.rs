@@ -36,6 +36,34 @@ pub fn parse_label_set(s: &str) -> Option<(BTreeMap<String, String>, usize)> {
     }
 }
 
+/// Length of the `{...}` label set at the start of `s` without building it (headers are
+/// scanned per goroutine; labels are built once per group). Quoted strings are skipped with
+/// their escapes, so `}` or `]` inside a value do not end the set.
+pub fn label_set_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        match *b.get(i)? {
+            b'}' => return Some(i + 1),
+            b'"' => {
+                i += 1;
+                loop {
+                    match *b.get(i)? {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
     while b.get(i) == Some(&b' ') {
         i += 1;
@@ -153,6 +181,15 @@ mod tests {
     fn escapes_and_brackets_inside_quotes() {
         let (l, _) = parse_label_set(r#"{"k\"]}, x":"\x41\u00e9\t\101", "e":""}"#).unwrap();
         assert_eq!(l, m(&[("k\"]}, x", "Aé\tA"), ("e", "")]));
+    }
+
+    #[test]
+    fn scan_length_matches_parse() {
+        for s in [r#"{"k\"]}, x":"v}", w: a}:"#, "{}", r#"{"tenant id": "a b", worker: ingest}]"#] {
+            assert_eq!(label_set_len(s), parse_label_set(s).map(|x| x.1), "{s}");
+        }
+        assert_eq!(label_set_len(r#"{"a":"b"#), None);
+        assert_eq!(label_set_len(r#"{"a\"#), None);
     }
 
     #[test]
