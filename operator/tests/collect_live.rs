@@ -69,6 +69,18 @@ fn count_at(p: &GoroutineProfile, function: &str, file_suffix: &str, line: u32) 
     p.groups.iter().filter(|g| has_frame(g, function, file_suffix, line)).map(|g| g.count).sum()
 }
 
+/// Goroutines not belonging to the HTTP server that answers the scrape: its per-connection goroutines
+/// come and go between requests. A just-created, not yet started goroutine (seen: the connection's
+/// background reader) is recorded with an empty stack in debug=0/1 and is not counted either.
+fn app_goroutines(p: &GoroutineProfile) -> u64 {
+    p.groups
+        .iter()
+        .filter(|g| !g.frames.is_empty())
+        .filter(|g| !g.frames.iter().chain(g.created_by.iter()).any(|f| f.function.starts_with("net/http.")))
+        .map(|g| g.count)
+        .sum()
+}
+
 /// `goroutine profile: total N` as the runtime printed it (first line of debug=1).
 fn header_total(body: &[u8]) -> u64 {
     let first = body.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -87,38 +99,36 @@ async fn healthy_every_format_agrees_with_the_runtime() {
     let c = collector(Duration::from_secs(10));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // One connection is reused (keep-alive), so the server's own goroutines are stable too. The
-    // four requests are repeated (at most 3 times) until the debug=1 totals before and after agree,
-    // i.e. nothing started or ended in between; then every format must agree exactly.
-    let (mut d1, mut d0, mut d2, mut d1_again) = Default::default();
-    for _ in 0..3 {
-        d1 = c.fetch(&ep.url("goroutine?debug=1")).await.unwrap();
-        d0 = c.fetch(&ep.url("goroutine")).await.unwrap();
-        d2 = c.fetch(&ep.url("goroutine?debug=2")).await.unwrap();
-        d1_again = c.fetch(&ep.url("goroutine?debug=1")).await.unwrap();
-        if header_total(&d1) == header_total(&d1_again) {
-            break;
-        }
-    }
+    let d1 = c.fetch(&ep.url("goroutine?debug=1")).await.unwrap();
+    let d0 = c.fetch(&ep.url("goroutine")).await.unwrap();
+    let d2 = c.fetch(&ep.url("goroutine?debug=2")).await.unwrap();
 
     let header = header_total(&d1);
     let p1 = parse_goroutine_debug1(&d1).unwrap();
     let p0 = parse_goroutine_proto(&d0, LIMIT, None).unwrap();
     let p2 = parse_goroutine_debug2(&d2).unwrap();
+    let (a1, a0, a2) = (app_goroutines(&p1), app_goroutines(&p0), app_goroutines(&p2));
     println!(
-        "healthy: debug=1 header {header}, debug=1 groups sum {}, proto samples sum {} ({} samples), debug=2 goroutines {}, debug=1 again {}",
+        "healthy: debug=1 header {header}, debug=1 groups sum {} ({} groups), proto samples sum {} ({} samples), \
+         debug=2 goroutines {} ({} groups); outside net/http: {a1} / {a0} / {a2}",
         p1.sum_of_groups(),
+        p1.groups.len(),
         p0.sum_of_groups(),
         p0.groups.len(),
         p2.sum_of_groups(),
-        header_total(&d1_again)
+        p2.groups.len(),
     );
+    // Within one body the runtime's header total is exactly the sum of the parsed groups.
     assert_eq!(p1.total, header);
     assert_eq!(p1.sum_of_groups(), header);
-    assert_eq!(p0.sum_of_groups(), header);
-    assert_eq!(p0.total, header);
-    assert_eq!(p2.sum_of_groups(), header);
-    assert_eq!(header_total(&d1_again), header);
+    assert_eq!(p0.total, p0.sum_of_groups());
+    // Across requests the program's own goroutines are identical in every format. The HTTP server's
+    // are not: each request's connection may or may not have its background-read goroutine at the
+    // instant of the snapshot (observed: 1006 in debug=1, 1005 in proto, same program, back to back).
+    assert_eq!(a0, a1);
+    assert_eq!(a2, a1);
+    assert!(p0.sum_of_groups().abs_diff(header) <= 2, "proto {} vs header {header}", p0.sum_of_groups());
+    assert!(p2.sum_of_groups().abs_diff(header) <= 2, "debug=2 {} vs header {header}", p2.sum_of_groups());
     assert!(header >= 1002, "{header}");
 
     // Frames: every consumer is parked in consumeQueue's select at main.go:32.
