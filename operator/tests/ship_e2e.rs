@@ -462,42 +462,61 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
 
     // 5. The alert expressions match the real series: alerts whose findings the status shows are pending
     //    (their `for` is longer than this test) or firing, with the audit's labels; the others are not.
-    let checks: std::collections::BTreeSet<&str> = findings.iter().filter_map(|f| f["check"].as_str()).collect();
-    println!("status findings: {checks:?}");
-    let active: Vec<(String, String, String)> = wait_for(Duration::from_secs(30), "alerts evaluated", || async {
+    // Status and metrics come from the same report, but the next audit may land between reading one and
+    // evaluating the other: compare them until they agree (or time out and show the difference).
+    let leak_checks =
+        ["GoroutineLeak", "LongBlockedGoroutines", "TickerLoopGrowth", "GoexitInDefer", "GoroutineGrowth"];
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let status = get_audit(&client, "team-a", "fleet").await;
+        let checks: std::collections::BTreeSet<String> = status["status"]["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["check"].as_str().map(String::from))
+            .collect();
+        let has = |c: &str| checks.contains(c);
         let (code, body) = curl(&prom.url("/api/v1/alerts"), None);
-        let v: Value = serde_json::from_str(&body).ok()?;
-        let alerts = v["data"]["alerts"].as_array()?;
-        let out: Vec<(String, String, String)> = alerts
-            .iter()
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("alerts json");
+        let active: Vec<(String, String, String)> = v["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
             .map(|a| {
                 let l = &a["labels"];
                 let who = format!("{}/{}", l["namespace"].as_str().unwrap_or(""), l["audit"].as_str().unwrap_or(""));
                 (l["alertname"].as_str().unwrap_or("").to_string(), who, a["state"].as_str().unwrap_or("").to_string())
             })
             .collect();
-        (code == 200 && !out.is_empty()).then_some(out)
-    })
-    .await;
-    println!("active alerts: {active:?}");
-    let is_active = |name: &str| active.iter().any(|(n, who, _)| n == name && who == "team-a/fleet");
-    let leak_checks =
-        ["GoroutineLeak", "LongBlockedGoroutines", "TickerLoopGrowth", "GoexitInDefer", "GoroutineGrowth"];
-    let expectations = [
-        ("GoHealthGoroutineLeakSuspected", leak_checks.iter().any(|c| checks.contains(c))),
-        ("GoHealthGoroutineLeakProven", checks.contains("ProvenGoroutineLeak")),
-        ("GoHealthRemovedAdmissionPlugin", checks.contains("RemovedAdmissionPlugin")),
-        (
-            "GoHealthDeprecatedAdmissionPlugin",
-            checks.contains("DeprecatedAdmissionPlugin") || checks.contains("InsecureAdmissionPlugin"),
-        ),
-    ];
-    for (alert, expected) in expectations {
-        assert_eq!(is_active(alert), expected, "{alert}: expected active={expected}; alerts {active:?}");
-    }
-    for alert in ["GoHealthOperatorDown", "GoHealthAuditStale", "GoHealthAuditNeverCompleted", "GoHealthScrapesFailing"]
-    {
-        assert!(!active.iter().any(|(n, _, _)| n == alert), "{alert} must not be active: {active:?}");
+        let is_active = |name: &str| active.iter().any(|(n, who, _)| n == name && who == "team-a/fleet");
+        let expectations = [
+            ("GoHealthGoroutineLeakSuspected", leak_checks.iter().any(|c| has(c))),
+            ("GoHealthGoroutineLeakProven", has("ProvenGoroutineLeak")),
+            ("GoHealthRemovedAdmissionPlugin", has("RemovedAdmissionPlugin")),
+            ("GoHealthDeprecatedAdmissionPlugin", has("DeprecatedAdmissionPlugin") || has("InsecureAdmissionPlugin")),
+        ];
+        let wrong: Vec<String> = expectations
+            .iter()
+            .filter(|(alert, expected)| is_active(alert) != *expected)
+            .map(|(alert, expected)| format!("{alert}: expected active={expected}"))
+            .chain(
+                ["GoHealthOperatorDown", "GoHealthAuditStale", "GoHealthAuditNeverCompleted", "GoHealthScrapesFailing"]
+                    .iter()
+                    .filter(|a| active.iter().any(|(n, _, _)| n == *a))
+                    .map(|a| format!("{a}: must not be active")),
+            )
+            .collect();
+        if wrong.is_empty() {
+            println!("status findings: {checks:?}\nactive alerts: {active:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alerts disagree with the findings in status:\n{}\nfindings {checks:?}\nalerts {active:?}",
+            wrong.join("\n")
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 
     // 6. Nothing was forbidden, and the leader took the chart's Lease.
