@@ -39,6 +39,13 @@ fn minutes(mut g: GoroutineGroup, m: u64) -> GoroutineGroup {
     g
 }
 
+/// A growing group: the older goroutines print minutes, the younger ones do not.
+fn some_minutes(mut g: GoroutineGroup, m: u64) -> GoroutineGroup {
+    g.wait_minutes_max = Some(m);
+    g.wait_minutes_min = Some(0);
+    g
+}
+
 fn profile(groups: Vec<GoroutineGroup>) -> GoroutineProfile {
     let total = groups.iter().map(|g| g.count).sum::<u64>() + 3;
     GoroutineProfile { total, groups, leak_profile: false }
@@ -58,7 +65,7 @@ fn leaky_sender(n: u64, mins: Option<u64>) -> GoroutineGroup {
         57,
     );
     match mins {
-        Some(m) => minutes(g, m),
+        Some(m) => some_minutes(g, m),
         None => g,
     }
 }
@@ -72,7 +79,7 @@ fn wait_forever(n: u64, mins: Option<u64>) -> GoroutineGroup {
         1,
     );
     match mins {
-        Some(m) => minutes(g, m),
+        Some(m) => some_minutes(g, m),
         None => g,
     }
 }
@@ -614,4 +621,38 @@ fn history_restored_from_status_keeps_the_trend() {
     let f = diagnose(&target(), &snaps[5], ring, &ChecksSpec::default());
     assert_eq!(of(&f, CheckId::TickerLoopGrowth).len(), 1, "{f:#?}");
     assert_eq!(of(&f, CheckId::GoroutineGrowth).len(), 1);
+}
+
+#[test]
+fn stale_minutes_on_a_ticker_loop_are_not_evidence() {
+    // go1.26.8: right after a GC that followed two idle minutes, every goroutine of the ticker
+    // program printed `[chan receive, 1 minutes]`, even seconds-old ones (captured fixture
+    // diagnose/ticker round 4). The site grew over that minute, so the minutes are an artifact.
+    let mut checks = ChecksSpec::default();
+    checks.long_blocked_goroutines.min_wait_minutes = 1;
+    let gcs = [0, 0, 1, 1, 2];
+    let snaps: Vec<Snapshot> = (0..5)
+        .map(|i| {
+            let mut g = poll_loop(20 + i as u64 * 300);
+            if i == 4 {
+                g = minutes(g, 1);
+            }
+            snap_full(T0 + i * 30, vec![g], Some(gcs[i as usize]))
+        })
+        .collect();
+    let f = run(&snaps, &checks);
+    assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
+    assert!(of(&f, CheckId::LongBlockedGoroutines).is_empty(), "{f:#?}");
+    // Next audit: no minutes although a GC saw them 90 s ago: they wake up, a ticker loop.
+    let mut more = snaps.clone();
+    more.push(snap_full(T0 + 150, vec![poll_loop(1520)], Some(2)));
+    let f = run(&more, &checks);
+    assert_eq!(of(&f, CheckId::TickerLoopGrowth).len(), 1, "{f:#?}");
+    assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
+    // And one more audit showing the stale minutes again changes nothing: the site woke before.
+    let mut again = more.clone();
+    again.push(snap_full(T0 + 180, vec![minutes(poll_loop(1820), 1)], Some(3)));
+    let f = run(&again, &checks);
+    assert_eq!(of(&f, CheckId::TickerLoopGrowth).len(), 1, "{f:#?}");
+    assert!(of(&f, CheckId::GoroutineLeak).is_empty() && of(&f, CheckId::LongBlockedGoroutines).is_empty(), "{f:#?}");
 }

@@ -63,7 +63,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         }
         let trend = input.site_trend(site.hash);
         let growing = trend.growing(cfg.min_growth_per_hour);
-        let long_wait = site.wait_minutes_max.unwrap_or(0) >= cfg.min_wait_minutes;
+        let long_wait = input.genuine_minutes(site) && site.wait_minutes_max.unwrap_or(0) >= cfg.min_wait_minutes;
         let consumer_shaped = site.kind.is_consumer_shaped() || site.stdlib_owned;
         let mut ambiguity = None;
         let confidence = if growing {

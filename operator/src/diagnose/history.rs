@@ -6,7 +6,9 @@
 //! - `T` is unix seconds for the first sample and `+delta` seconds for the next ones;
 //! - empty fields are unknown, trailing empty fields are dropped;
 //! - `forcedGC` is NumForcedGC, with `/N` appended when the scrapes themselves forced N GCs;
-//! - `site` is the 8-hex-digit `site_hash` of a blocking site (function@line);
+//! - `site` is the 8-hex-digit `site_hash` of a blocking site (function@line), `count*` when some of
+//!   its goroutines showed debug=2 wait minutes or the runtime's leaked mark;
+//! - a `!` token marks a sample taken with a debug=2 dump (wait minutes were observable);
 //! - a final `~` marks a truncated site list (a site not listed has an unknown count; otherwise 0/1).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -50,17 +52,27 @@ pub struct Sample {
     pub sites: Vec<(u32, u64)>,
     /// `sites` lists every blocked site with 2 or more goroutines.
     pub sites_complete: bool,
+    /// The sample came with a debug=2 dump: wait minutes were observable.
+    pub minutes_known: bool,
+    /// Sites (hashes) some of whose goroutines showed wait minutes or the leaked mark.
+    pub long_waits: Vec<u32>,
 }
 
 impl Sample {
     pub fn from_snapshot(s: &Snapshot) -> Sample {
         let profile = s.goroutines_full.as_ref().or(s.goroutines.as_ref());
         let total = s.goroutines.as_ref().or(s.goroutines_full.as_ref()).map(|p| p.total);
-        let mut sites: Vec<(u32, u64)> = profile
-            .map(|p| blocked_sites(p).into_iter().filter(|x| x.count >= 2).map(|x| (x.hash, x.count)).collect())
-            .unwrap_or_default();
+        let mut blocked = profile.map(blocked_sites).unwrap_or_default();
+        blocked.retain(|x| x.count >= 2);
+        let mut sites: Vec<(u32, u64)> = blocked.iter().map(|x| (x.hash, x.count)).collect();
         let complete = profile.is_some() && sites.len() <= SITES_PER_SAMPLE;
         sites.truncate(SITES_PER_SAMPLE);
+        let long_waits = blocked
+            .iter()
+            .take(SITES_PER_SAMPLE)
+            .filter(|x| x.leaked > 0 || x.wait_minutes_max.unwrap_or(0) >= 1)
+            .map(|x| x.hash)
+            .collect();
         let ms = s.mem_stats.as_ref();
         Sample {
             at: s.at,
@@ -72,6 +84,8 @@ impl Sample {
             heap_alloc: ms.and_then(|m| m.heap_alloc.or(m.alloc)),
             sites,
             sites_complete: complete,
+            minutes_known: s.goroutines_full.is_some(),
+            long_waits,
         }
     }
 
@@ -112,7 +126,11 @@ impl Sample {
             }
         }
         for (h, n) in self.sites.iter().take(kept) {
-            fields.push(format!("{h:08x}={n}"));
+            let long = if self.long_waits.contains(h) { "*" } else { "" };
+            fields.push(format!("{h:08x}={n}{long}"));
+        }
+        if self.minutes_known && kept > 0 {
+            fields.push("!".into());
         }
         if !self.sites_complete || kept < self.sites.len() {
             fields.push("~".into());
@@ -140,10 +158,19 @@ impl Sample {
         for p in parts {
             if p == "~" {
                 sample.sites_complete = false;
+            } else if p == "!" {
+                sample.minutes_known = true;
             } else if let Some((h, n)) = p.split_once('=') {
                 let h = u32::from_str_radix(h, 16).map_err(|_| bad("bad site hash"))?;
+                let (n, long) = match n.strip_suffix('*') {
+                    Some(n) => (n, true),
+                    None => (n, false),
+                };
                 let n = n.parse().map_err(|_| bad("bad site count"))?;
                 sample.sites.push((h, n));
+                if long {
+                    sample.long_waits.push(h);
+                }
             } else {
                 positional.push(p);
             }
@@ -389,6 +416,8 @@ mod tests {
             heap_alloc: Some(12_345_678),
             sites: vec![(0xdead_beef, total / 2), (0x0123_4567, 12), (0x89ab_cdef, 3)],
             sites_complete: true,
+            minutes_known: true,
+            long_waits: vec![0x0123_4567],
         }
     }
 
@@ -408,6 +437,8 @@ mod tests {
         assert_eq!(a.at, b.at);
         assert_eq!(a.total, b.total);
         assert_eq!(a.sites, b.sites);
+        assert_eq!(b.long_waits, vec![0x0123_4567]);
+        assert!(b.minutes_known);
         assert_eq!(b.heap_alloc, Some(12_345_678 / 1024 * 1024));
         assert_eq!(b.gc_cpu_fraction, Some(0.0123));
         assert!(b.sites_complete);

@@ -6,7 +6,7 @@
 use crate::finding::{CheckId, Finding, Severity};
 
 use super::site::{block_kind, sites_where};
-use super::{Input, created_by_text, site_finding, thousands};
+use super::{Input, Periodicity, created_by_text, site_finding, thousands};
 
 pub(crate) fn check(input: &Input) -> Vec<Finding> {
     let cfg = &input.checks.long_blocked_goroutines;
@@ -21,6 +21,12 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     sites
         .iter()
         .filter(|s| s.count >= cfg.min_goroutines)
+        // Minutes on goroutines that demonstrably wake up (or younger than a minute) are a runtime
+        // artifact, not a long wait.
+        .filter(|s| match input.sites.iter().find(|all| all.hash == s.hash) {
+            Some(all) => input.genuine_minutes(all) && input.periodicity(all) != Periodicity::WakesUp,
+            None => true,
+        })
         .map(|site| {
             let longest = site.wait_minutes_max.unwrap_or(threshold);
             let message = format!(

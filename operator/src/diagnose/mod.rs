@@ -83,36 +83,69 @@ impl<'a> Input<'a> {
         trend_of(&points)
     }
 
-    /// A GC ran, at least a minute before now, while the site already had goroutines: a goroutine
-    /// blocked since then would print `N minutes` in debug=2. None without GC counts in history.
-    pub fn gc_witness(&self, hash: u32) -> Option<bool> {
-        let gc_known = self.series.iter().filter(|s| s.num_gc.is_some()).count() >= 2;
-        if !gc_known {
-            return None;
-        }
-        let now = self.now();
-        Some(self.series.windows(2).any(|w| {
+    /// Whether a GC counts are known across the window (heap?debug=1 MemStats).
+    fn gc_known(&self) -> bool {
+        self.series.iter().filter(|s| s.num_gc.is_some()).count() >= 2
+    }
+
+    /// At sample `i`: a GC ran, at least a minute before it, while the site already had goroutines —
+    /// a goroutine blocked since then prints `N minutes` in that sample's debug=2 dump.
+    fn gc_witness_at(&self, hash: u32, i: usize) -> bool {
+        let Some(at) = self.series.get(i).map(|s| s.at) else {
+            return false;
+        };
+        self.series[..=i].windows(2).any(|w| {
             let (a, b) = (&w[0], &w[1]);
             a.site_count(hash).unwrap_or(0) > 0
                 && matches!((a.num_gc, b.num_gc), (Some(x), Some(y)) if y > x)
-                && now - b.at >= MINUTES_VISIBLE_AFTER_SECS
-        }))
+                && at - b.at >= MINUTES_VISIBLE_AFTER_SECS
+        })
+    }
+
+    /// Wait minutes at the site are real. The runtime stamps a goroutine's wait start at a GC mark
+    /// phase and can use a stale cycle start (seen on go1.26.8: right after a GC that followed two
+    /// idle minutes, every goroutine, even ones a few seconds old, printed `1 minutes`). Goroutines
+    /// younger than a minute cannot have waited a minute: if every goroutine at the site shows
+    /// minutes while the site grew over the last minute, the minutes are not evidence.
+    pub fn genuine_minutes(&self, site: &Site) -> bool {
+        if site.wait_minutes_max.unwrap_or(0) < 1 {
+            return false;
+        }
+        if !site.minutes_all {
+            return true;
+        }
+        let minute_ago = self.now() - 60;
+        let before = self.series.iter().rev().filter(|s| s.at <= minute_ago).find_map(|s| s.site_count(site.hash));
+        before.is_none_or(|n| site.count <= n)
     }
 
     /// Whether the site's goroutines wake up by themselves (a loop on a ticker/timer) or stay
-    /// blocked, as far as the evidence tells.
+    /// blocked, as far as the evidence tells. A goroutine that stays blocked shows wait minutes in
+    /// every debug=2 dump taken a minute after a GC saw it blocked; so one such dump without minutes
+    /// (or the leaked mark) proves the site's goroutines woke up.
     pub fn periodicity(&self, site: &Site) -> Periodicity {
-        if site.leaked > 0 || site.wait_minutes_max.unwrap_or(0) >= 1 {
+        if site.leaked > 0 {
             return Periodicity::StaysBlocked;
         }
-        if !self.full_dump {
+        if self.gc_known() {
+            let woke = (1..self.series.len()).any(|i| {
+                let s = &self.series[i];
+                s.minutes_known
+                    && s.site_count(site.hash).unwrap_or(0) > 0
+                    && !s.long_waits.contains(&site.hash)
+                    && self.gc_witness_at(site.hash, i)
+            });
+            if woke {
+                return Periodicity::WakesUp;
+            }
+        }
+        if self.genuine_minutes(site) {
+            return Periodicity::StaysBlocked;
+        }
+        if !self.full_dump || !self.gc_known() {
             return Periodicity::Unknowable;
         }
-        match self.gc_witness(site.hash) {
-            Some(true) => Periodicity::WakesUp,
-            Some(false) => Periodicity::NotYet,
-            None => Periodicity::Unknowable,
-        }
+        Periodicity::NotYet
     }
 }
 

@@ -263,6 +263,8 @@ pub struct Site {
     /// Wait reasons as printed (normalized), when the format has them.
     pub states: BTreeSet<String>,
     pub wait_minutes_max: Option<u64>,
+    /// Every goroutine at the site printed wait minutes (debug=2).
+    pub minutes_all: bool,
     /// Goroutines marked leaked by the runtime.
     pub leaked: u64,
     /// Most common creator, with its goroutine count.
@@ -321,6 +323,7 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) ->
                 count: 0,
                 states: BTreeSet::new(),
                 wait_minutes_max: None,
+                minutes_all: true,
                 leaked: 0,
                 created_by: None,
                 parents: BTreeSet::new(),
@@ -343,6 +346,7 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) ->
         if let Some(w) = g.wait_minutes_max {
             s.wait_minutes_max = Some(s.wait_minutes_max.map_or(w, |m| m.max(w)));
         }
+        s.minutes_all &= g.wait_minutes_min.unwrap_or(0) >= 1;
         if g.leaked || g.state.as_deref().is_some_and(state_is_leaked) {
             s.leaked += g.count;
         }
