@@ -86,6 +86,8 @@ pub fn effective(kb: &KnowledgeBase, flags: &AdmissionFlags, version: Option<Kub
     let enable: BTreeSet<&String> = flags.enable.iter().flatten().collect();
     let disable: BTreeSet<&String> = flags.disable.iter().flatten().collect();
     let defaults = version.and_then(|v| kb.defaults(v));
+    // a feature gate or invented name never runs, whatever the version
+    let enable: BTreeSet<&String> = enable.into_iter().filter(|n| kb.not_a_plugin(n).is_none()).collect();
     let mut set: BTreeSet<String> = defaults.map(|d| d.plugins.iter().cloned().collect()).unwrap_or_default();
     set.extend(enable.iter().map(|s| s.to_string()));
     set.retain(|p| !disable.contains(p));
@@ -95,7 +97,8 @@ pub fn effective(kb: &KnowledgeBase, flags: &AdmissionFlags, version: Option<Kub
     }
     let note = match (version, defaults) {
         (None, _) => Some(
-            "Kubernetes version unknown: the default-on plugins are not included, only what the flags enable".into(),
+            "Kubernetes version unknown: default-on plugins are not included (only what the flags enable) and removals are stated conditionally; pass the version to be exact"
+                .into(),
         ),
         (Some(v), None) => Some(format!(
             "{v} is outside the knowledge base ({}–{}): its default-on plugins are unknown and not included",
@@ -125,9 +128,6 @@ pub fn evaluate(
             "{v} is outside the knowledge base ({}–{}); findings rely on what is known up to {}",
             kb.coverage.from, kb.coverage.to, kb.coverage.to
         ));
-    }
-    if eval.is_none() {
-        notes.push("Kubernetes version unknown: removal findings are stated conditionally and default-on plugins are not assumed; pass a version to be exact".into());
     }
 
     // every name the flags mention, with the flags that mention it
@@ -900,7 +900,7 @@ mod tests {
         let e = evaluate(&kb, &flags(&["--enable-admission-plugins=AlwaysPullImages"]), None, None);
         assert!(find(&e, CheckId::RecommendedAdmissionPluginDisabled, "NodeRestriction").is_some());
         assert!(find(&e, CheckId::RecommendedAdmissionPluginDisabled, "ServiceAccount").is_none());
-        assert!(e.notes.iter().any(|n| n.contains("version unknown")));
+        assert!(e.effective.note.as_deref().is_some_and(|n| n.contains("version unknown")));
     }
 
     #[test]

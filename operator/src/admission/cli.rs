@@ -119,9 +119,6 @@ pub fn finding_json(f: &Finding) -> Value {
 
 pub fn report_json(r: &FileReport) -> Value {
     let mut notes = r.notes.clone();
-    if r.version.is_none() {
-        notes.push("Kubernetes version unknown: the input states none; pass --kubernetes-version".into());
-    }
     if let Some(n) = &r.evaluation.effective.note {
         notes.push(n.clone());
     }
