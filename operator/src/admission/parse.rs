@@ -2,6 +2,8 @@
 //! systemd units, shell scripts, k3s/RKE2 arguments and config files, kops cluster specs, plain
 //! argument lists. Pure functions over text.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_norway::Value;
 
@@ -322,30 +324,43 @@ fn k3s_from_args(args: &[String], text: &str, form: InputForm) -> ApiserverConfi
     k3s_pairs(items, text, form)
 }
 
+/// k3s/RKE2 `GetArgs` (k3s-io/k3s pkg/util/args.go): a user `name=value` replaces the built-in
+/// default of that name, repeats of a user name all become flags (kube-apiserver then appends
+/// them), `name+=value` appends to the default and `name-=value` prepends to it.
 fn k3s_pairs(items: Vec<String>, text: &str, form: InputForm) -> ApiserverConfig {
-    let mut pairs: Vec<(String, String)> = items
-        .iter()
-        .filter_map(|it| {
-            let it = it.trim_start_matches('-');
-            it.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect();
+    let mut initial: BTreeMap<String, String> =
+        [("enable-admission-plugins".to_string(), INSTALLER_DEFAULT_ENABLE.to_string())].into();
+    let mut multi: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for it in &items {
+        let it = it.strip_prefix("--").unwrap_or(it);
+        let (arg, value) = it.split_once('=').unwrap_or((it, "true"));
+        let cleaned = arg.trim_end_matches(['-', '+']).to_string();
+        let init = initial.remove(&cleaned);
+        let existing = multi.remove(&cleaned).unwrap_or_default();
+        let values = if arg.ends_with('+') {
+            init.into_iter().chain(existing).chain([value.to_string()]).collect()
+        } else if arg.ends_with('-') {
+            [value.to_string()].into_iter().chain(init).chain(existing).collect()
+        } else {
+            existing.into_iter().chain([value.to_string()]).collect()
+        };
+        multi.insert(cleaned, values);
+    }
     let mut notes = Vec::new();
-    if !pairs.iter().any(|(k, _)| k == "enable-admission-plugins") {
-        pairs.insert(0, ("enable-admission-plugins".into(), INSTALLER_DEFAULT_ENABLE.into()));
+    if initial.contains_key("enable-admission-plugins") {
         notes.push(format!(
             "{}'s default enable-admission-plugins=NodeRestriction applied (no kube-apiserver-arg sets it)",
             if form == InputForm::Rke2Config { "RKE2" } else { "k3s" }
         ));
     }
-    let mut flags = AdmissionFlags::default();
-    // k3s merges user args over its defaults by flag name: the last value of a name wins
-    let mut seen = std::collections::BTreeMap::new();
-    for (k, v) in &pairs {
-        seen.insert(k.clone(), v.clone());
+    for (k, v) in initial {
+        multi.insert(k, vec![v]);
     }
-    for (k, v) in &seen {
-        apply(&mut flags, k, v);
+    let mut flags = AdmissionFlags::default();
+    for (k, values) in &multi {
+        for v in values {
+            apply(&mut flags, k, v);
+        }
     }
     ApiserverConfig { source: form, flags, stated_version: find_in_text(text), notes }
 }
@@ -552,6 +567,17 @@ exec /opt/bin/kube-apiserver \
         // the user's flag replaces k3s's NodeRestriction default (k3s merges by flag name)
         assert_eq!(cfg.flags.enable, Some(s(&["AlwaysAdmit"])));
         assert_eq!(cfg.flags.config_file.as_deref(), Some("/etc/rancher/k3s/psa.yaml"));
+
+        // k3s GetArgs: `+=` appends to the NodeRestriction default, repeats all become flags
+        let plus = "kube-apiserver-arg:\n  - enable-admission-plugins+=AlwaysPullImages\n  - enable-admission-plugins+=EventRateLimit\n";
+        assert_eq!(
+            parse_input(plus, None).unwrap().flags.enable,
+            Some(s(&["NodeRestriction", "AlwaysPullImages", "EventRateLimit"]))
+        );
+        let minus = "kube-apiserver-arg: [\"enable-admission-plugins-=PodSecurity\"]\n";
+        assert_eq!(parse_input(minus, None).unwrap().flags.enable, Some(s(&["PodSecurity", "NodeRestriction"])));
+        let repeat = "kube-apiserver-arg:\n  - enable-admission-plugins=A\n  - enable-admission-plugins=B\n";
+        assert_eq!(parse_input(repeat, None).unwrap().flags.enable, Some(s(&["A", "B"])));
 
         let rke2 = "profile: cis\nkube-apiserver-arg: \"disable-admission-plugins=AlwaysDeny\"\n";
         let cfg = parse_input(rke2, Some("/etc/rancher/rke2/config.yaml")).unwrap();
