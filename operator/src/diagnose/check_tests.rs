@@ -656,3 +656,24 @@ fn stale_minutes_on_a_ticker_loop_are_not_evidence() {
     assert_eq!(of(&f, CheckId::TickerLoopGrowth).len(), 1, "{f:#?}");
     assert!(of(&f, CheckId::GoroutineLeak).is_empty() && of(&f, CheckId::LongBlockedGoroutines).is_empty(), "{f:#?}");
 }
+
+#[test]
+fn a_startup_step_is_not_growth() {
+    // healthy starts serving pprof before it starts its 1,000 consumers: the first audit may see 4.
+    let snaps: Vec<Snapshot> = [4u64, 1004, 1004, 1004, 1004]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let groups = if *n > 4 { healthy_groups() } else { vec![] };
+            let mut s = snap_full(T0 + i as i64 * 10, groups, Some(1));
+            if let Some(p) = s.goroutines.as_mut() {
+                p.total = *n;
+            }
+            s
+        })
+        .collect();
+    for k in 2..=snaps.len() {
+        let f = run(&snaps[..k], &ChecksSpec::default());
+        assert!(f.is_empty(), "after {k} audits: {f:#?}");
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::finding::{CheckId, Confidence, Finding, Severity};
 
-use super::{Input, STEADY_R, human_secs, thousands, trend_of};
+use super::{Input, human_secs, thousands, trend_of};
 
 pub(crate) fn check(input: &Input) -> Vec<Finding> {
     let cfg = &input.checks.goroutine_growth;
@@ -19,7 +19,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     let Some(per_hour) = t.per_hour else {
         return Vec::new();
     };
-    if per_hour < cfg.min_growth_per_hour || t.r < STEADY_R || t.last <= t.first {
+    if !t.growing(cfg.min_growth_per_hour) {
         return Vec::new();
     }
     // Name the site that grows most, when the per-site history knows it.

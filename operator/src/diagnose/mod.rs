@@ -172,12 +172,19 @@ pub struct SiteTrend {
     pub r: f64,
     pub first: f64,
     pub last: f64,
+    /// Steps between consecutive samples where the count rose.
+    pub rises: usize,
 }
 
 impl SiteTrend {
-    /// Rising steadily by at least `min_per_hour`.
+    /// Rising steadily by at least `min_per_hour`: a good linear fit, and a rise in at least two
+    /// thirds of the steps — a one-off step (a program starting its 1,000 workers between two audits)
+    /// fits a line too, but is not growth.
     pub fn growing(&self, min_per_hour: f64) -> bool {
-        self.per_hour.is_some_and(|g| g >= min_per_hour && g > 0.0 && self.r >= STEADY_R) && self.last > self.first
+        let steps = self.points.saturating_sub(1);
+        self.per_hour.is_some_and(|g| g >= min_per_hour && g > 0.0 && self.r >= STEADY_R)
+            && self.last > self.first
+            && self.rises * 3 >= steps * 2
     }
 
     /// Enough points and no growth worth the name.
@@ -193,6 +200,7 @@ pub(crate) fn trend_of(points: &[(f64, f64)]) -> SiteTrend {
         t.first = a.1;
         t.last = b.1;
     }
+    t.rises = points.windows(2).filter(|w| w[1].1 > w[0].1).count();
     if points.len() >= MIN_SITE_POINTS
         && let Some((slope, r)) = linear_fit(points)
     {
