@@ -287,6 +287,23 @@ fn history_notes(snap: &Snapshot, checks: &ChecksSpec, findings: &[Finding]) -> 
     if snap.goroutines_full.is_none() && snap.goroutines.is_some() {
         notes.push("No debug=2 dump: wait reasons and wait minutes are unknown (LongBlockedGoroutines not run; a chan send cannot be told from a receive). Save goroutine?debug=2 for more.".into());
     }
+    // Contention below the threshold: say how far below, so an empty table is not read as "none".
+    for p in [&snap.mutex, &snap.block].into_iter().flatten() {
+        let reported = findings.iter().any(|f| f.check == crate::finding::CheckId::LockContention);
+        let total: u64 = p.sites.iter().map(|s| s.delay_ns).sum();
+        if !reported && !p.sites.is_empty() {
+            notes.push(format!(
+                "{} profile: {} sites, {:.1} ms of delay in total since the program started, under LockContention's {} ms per site",
+                match p.kind {
+                    ContentionKind::Mutex => "mutex",
+                    ContentionKind::Block => "block",
+                },
+                p.sites.len(),
+                total as f64 / 1e6,
+                checks.lock_contention.min_delay_ms
+            ));
+        }
+    }
     // Consumer-shaped sites above the threshold that were not raised: say why.
     let cfg = &checks.goroutine_leak;
     if let Some(p) = snap.goroutines_full.as_ref().or(snap.goroutines.as_ref()) {

@@ -177,6 +177,14 @@ fn contention_fixtures() {
         };
         let f = run(&s, &low_thresholds());
         assert!(functions(&f, CheckId::LockContention).contains("main.contendedCounter"), "{v}: {f:#?}");
+        // The block profile's WaitGroup/channel waits (contentionBurst's wg.Wait, the ticker loop) are
+        // not lock contention.
+        let s = Snapshot { at: 1, block: Some(contention(v, "block-debug1.txt")), ..Default::default() };
+        assert_eq!(
+            functions(&run(&s, &low_thresholds()), CheckId::LockContention),
+            set(&["main.contendedCounter"]),
+            "{v}"
+        );
         assert!(f.iter().all(|x| x.check != CheckId::ContentionProfilingDisabled));
         for file in ["mutex-disabled-debug1.txt", "mutex.pb.gz"] {
             let p = contention(v, file);

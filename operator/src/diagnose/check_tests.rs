@@ -677,3 +677,34 @@ fn a_startup_step_is_not_growth() {
         assert!(f.is_empty(), "after {k} audits: {f:#?}");
     }
 }
+
+#[test]
+fn block_profile_counts_lock_waits_only() {
+    let c = "main.go";
+    let site = |delay_ms: u64, frames: Vec<Frame>| ContentionSite { count: 5, delay_ns: delay_ms * 1_000_000, frames };
+    let s = Snapshot {
+        at: T0,
+        block: Some(contention(
+            ContentionKind::Block,
+            Some(1),
+            vec![
+                // An idle consumer and a WaitGroup: blocking, not contention.
+                site(90_000, vec![fr("runtime.selectgo", "runtime/select.go", 1), fr("main.consume", c, 10)]),
+                site(5_000, vec![fr("sync.(*WaitGroup).Wait", "sync/waitgroup.go", 206), fr("main.run", c, 20)]),
+                site(
+                    700,
+                    vec![
+                        fr("internal/sync.(*Mutex).Lock", "internal/sync/mutex.go", 70),
+                        fr("sync.(*Mutex).Lock", "sync/mutex.go", 46),
+                        fr("main.update", c, 30),
+                    ],
+                ),
+                site(300, vec![fr("sync.(*RWMutex).RLock", "sync/rwmutex.go", 70), fr("main.read", c, 40)]),
+            ],
+        )),
+        ..Default::default()
+    };
+    let f = run(&[s], &ChecksSpec::default());
+    let fns: Vec<_> = of(&f, CheckId::LockContention).iter().map(|x| x.function.clone().unwrap()).collect();
+    assert_eq!(fns, ["main.update", "main.read"], "{f:#?}");
+}

@@ -57,7 +57,17 @@ fn top_sites(input: &Input, p: &ContentionProfile) -> Vec<Finding> {
     let cfg = &input.checks.lock_contention;
     // Aggregate by the first user frame (sync.(*Mutex).Unlock / internal HashTrieMap frames skipped).
     let mut by_site: BTreeMap<(String, String, u32), (u64, u64)> = BTreeMap::new();
-    for s in &p.sites {
+    // The block profile also records channel, select and WaitGroup waits (an idle consumer loop
+    // "blocks" all day): only lock acquisitions are contention.
+    let is_lock = |s: &&crate::pprof::model::ContentionSite| {
+        p.kind == ContentionKind::Mutex
+            || s.frames.iter().any(|f| {
+                let pkg = super::site::package_of(&f.function);
+                (pkg == "sync" || pkg == "internal/sync")
+                    && (f.function.ends_with(".Lock") || f.function.ends_with(".RLock"))
+            })
+    };
+    for s in p.sites.iter().filter(is_lock) {
         let Some((f, _)) = site_frame(&s.frames) else {
             continue;
         };
