@@ -128,6 +128,7 @@ fn refused_flags_match_the_real_apiserver() {
     }
     let kb = KnowledgeBase::embedded().expect("kb");
     let v137 = KubeVersion::parse("1.37");
+    let certs = tempfile::tempdir().expect("tempdir");
     for flags in [
         vec!["--enable-admission-plugins=PodSecurityPolicy"],
         vec!["--disable-admission-plugins=PodSecurityPolicy"],
@@ -149,7 +150,7 @@ fn refused_flags_match_the_real_apiserver() {
         let out = Command::new(&bin)
             .args(&flags)
             .args(["--etcd-servers=http://127.0.0.1:1", "--cert-dir"])
-            .arg(std::env::temp_dir().join("gohealth-adm-certs"))
+            .arg(certs.path())
             .output()
             .expect("run kube-apiserver");
         assert!(!out.status.success(), "{flags:?} started");
