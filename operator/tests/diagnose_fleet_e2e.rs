@@ -124,7 +124,7 @@ fn fleet() -> Vec<Program> {
             // The running instance after the restarts: serves pprof until the test ends.
             args: &["-after", "1h"],
             audit: "fleet",
-            required: &[("GoPanicRestarts", None)],
+            required: &[("GoPanicRestarts", Some("main.reconcileObject"))],
             optional: &[],
         },
         Program {
@@ -180,14 +180,19 @@ fn last_audit_time(obj: &Value) -> Option<jiff::Timestamp> {
     obj["status"]["lastAuditTime"].as_str().and_then(|t| t.parse().ok())
 }
 
-/// Runs crashy until it panics, `n` times, as a kubelet restarting it would; returns the exit codes.
-fn crash_n_times(n: usize) -> Vec<Option<i32>> {
-    (0..n)
+/// Runs crashy until it panics, `n` times, as a kubelet restarting it would; returns the exit codes
+/// and the last run's log (what `terminationMessagePolicy: FallbackToLogsOnError` puts in status).
+fn crash_n_times(n: usize) -> (Vec<Option<i32>>, String) {
+    let mut log = String::new();
+    let codes = (0..n)
         .map(|_| {
             let mut p = GoProgram::start("crashy", "127.0.0.48", &["-after", "300ms"]);
-            p.wait_exit(Duration::from_secs(20))
+            let code = p.wait_exit(Duration::from_secs(20));
+            log = p.log();
+            code
         })
-        .collect()
+        .collect();
+    (codes, log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,8 +204,14 @@ async fn fleet_gets_its_findings_and_trends_survive_restart() {
     ensure_namespace(&client, NS, &[]).await;
 
     // crashy: three real panics (exit code 2), recorded in the pod status as a kubelet would.
-    let codes = crash_n_times(3);
+    let (codes, crash_log) = crash_n_times(3);
     assert_eq!(codes, vec![Some(2); 3], "crashy must exit with Go's panic exit code");
+    // The kubelet keeps at most the last 2048 bytes (or 80 lines) of the log as the message.
+    let tail: String = {
+        let start = crash_log.len().saturating_sub(2048);
+        let start = (start..crash_log.len()).find(|i| crash_log.is_char_boundary(*i)).unwrap_or(0);
+        crash_log[start..].to_string()
+    };
 
     let programs = fleet();
     let mut running = Vec::new();
@@ -222,6 +233,17 @@ async fn fleet_gets_its_findings_and_trends_survive_restart() {
         running.push(prog);
     }
     set_pod_running(&client, NS, "crashy", "127.0.0.48", 3, Some(2)).await;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), NS);
+    let patch = json!({"status": {"containerStatuses": [{
+        "name": "app", "image": "example.invalid/go-app:1", "imageID": "", "ready": true,
+        "restartCount": 3, "started": true,
+        "state": {"running": {"startedAt": "2026-01-01T00:00:06Z"}},
+        "lastState": {"terminated": {"exitCode": 2, "reason": "Error", "message": tail,
+            "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:05Z"}}
+    }]}});
+    pods.patch_status("crashy", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .expect("crashy termination message");
 
     let fleet_apps: Vec<&str> = programs.iter().filter(|p| p.audit == "fleet").map(|p| p.pod).collect();
     let lock_apps: Vec<&str> = programs.iter().filter(|p| p.audit == "locks").map(|p| p.pod).collect();
