@@ -146,7 +146,9 @@ impl ChartOperator {
         }
         let log = dir.join(format!("operator-{tag}.log"));
         let file = std::fs::File::create(&log).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_gohealth"))
+        // SHIP_GOHEALTH_BIN=target/release/gohealth measures a release build instead.
+        let bin = std::env::var_os("SHIP_GOHEALTH_BIN").map(PathBuf::from);
+        let child = Command::new(bin.unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gohealth"))))
             .args(&args)
             .env("KUBECONFIG", kubeconfig)
             .env("POD_NAMESPACE", namespace)
