@@ -40,6 +40,11 @@ func parse(format string, data []byte) (int, error) {
 		}
 		return int(n), nil
 	case "debug2":
+		// panicparse rejects a dump cut mid-goroutine (runtime.Stack stops at 64 MiB), which the
+		// Rust parser reports as truncated: give it everything up to the last complete goroutine.
+		if i := bytes.LastIndex(data, []byte("\n\n")); i > 0 && !bytes.HasSuffix(data, []byte("\n")) {
+			data = data[:i+1]
+		}
 		// No path guessing and no source reading: parse and group only, like the Rust parser.
 		opts := &stack.Opts{}
 		snap, _, err := stack.ScanSnapshot(bytes.NewReader(data), io.Discard, opts)

@@ -18,7 +18,7 @@ use super::model::{
     ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, HeapProfile, MemStats,
     ProfileFormat,
 };
-use super::text::{as_text, lines, parse_i64, parse_u64, split_file_line, strip_offset};
+use super::text::{as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
 
 pub(super) fn format_name(f: ProfileFormat) -> &'static str {
     match f {
@@ -50,9 +50,9 @@ pub(super) fn frame_comment(line: &str) -> Option<Frame> {
     let rest = line.strip_prefix("#\t")?;
     let b = rest.as_bytes();
     // pc, then function, then file:line, separated by runs of tabs
-    let pc_end = b.iter().position(|&c| c == b'\t')?;
+    let pc_end = find_byte(b, b'\t')?;
     let func_start = pc_end + b.get(pc_end..)?.iter().take_while(|&&c| c == b'\t').count();
-    let func_len = b.get(func_start..)?.iter().position(|&c| c == b'\t').unwrap_or(b.len() - func_start);
+    let func_len = find_byte(b.get(func_start..)?, b'\t').unwrap_or(b.len() - func_start);
     let func = strip_offset(rest.get(func_start..func_start + func_len)?);
     if func.is_empty() {
         return None;

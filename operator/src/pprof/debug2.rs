@@ -20,7 +20,7 @@ use super::ParseError;
 use super::debug1::expect;
 use super::labels::{label_set_len, parse_label_set};
 use super::model::{Frame, GoroutineGroup, GoroutineProfile, ProfileFormat};
-use super::text::{FxHashMap, as_text, parse_u64, split_file_line};
+use super::text::{FxHashMap, as_text, find_byte, parse_u64, split_file_line};
 
 /// Goroutine ids kept per group (the count is exact; ids are examples).
 pub const GOIDS_PER_GROUP: usize = 16;
@@ -60,7 +60,7 @@ pub fn parse_traceback(data: &[u8]) -> Result<Traceback, ParseError> {
     let mut rest: &str = &text;
     let mut ended_cleanly = true;
     while !rest.is_empty() {
-        let (line, next, complete) = match rest.find('\n') {
+        let (line, next, complete) = match find_byte(rest.as_bytes(), b'\n') {
             Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i + 1..).unwrap_or(""), true),
             None => (rest, "", false),
         };

@@ -11,9 +11,54 @@ pub fn as_text(data: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// Position of the first `needle` in `hay`, eight bytes at a time (profile lines are short, so
+/// a plain byte loop or the generic `str` searcher dominates the parse otherwise).
+#[inline]
+pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let rep = LO.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ rep;
+        // a zero byte in x is a match; the lowest flagged byte is always a true match
+        let t = x.wrapping_sub(LO) & !x & HI;
+        if t != 0 {
+            return Some(base + (t.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == needle).map(|i| base + i)
+}
+
 /// Lines without their `\n` / `\r\n` terminator, numbered from 1.
-pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate().map(|(i, l)| (i + 1, l))
+pub fn lines(text: &str) -> Lines<'_> {
+    Lines { rest: Some(text), n: 0 }
+}
+
+pub struct Lines<'a> {
+    rest: Option<&'a str>,
+    n: usize,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (usize, &'a str);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest?;
+        let (line, next) = match find_byte(rest.as_bytes(), b'\n') {
+            // `\n` is ASCII, so both sides are on char boundaries
+            Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i + 1..)),
+            None => (rest, None),
+        };
+        self.rest = next;
+        self.n += 1;
+        Some((self.n, line.strip_suffix('\r').unwrap_or(line)))
+    }
 }
 
 /// `path/to/file.go:123` with an optional ` +0x1d` and crash-dump ` fp=… sp=… pc=…` suffix.
@@ -23,7 +68,7 @@ pub fn split_file_line(s: &str) -> Option<(&str, u32)> {
     let b = s.as_bytes();
     let start = b.iter().position(|&c| c != b'\t' && c != b' ')?;
     let mut from = start;
-    while let Some(off) = b.get(from..)?.iter().position(|&c| c == b':') {
+    while let Some(off) = find_byte(b.get(from..)?, b':') {
         let colon = from + off;
         let digits = b.get(colon + 1..)?.iter().take_while(|c| c.is_ascii_digit()).count();
         let end = colon + 1 + digits;
@@ -161,6 +206,19 @@ mod tests {
     fn crlf_lines() {
         let v: Vec<_> = lines("a\r\nb\n\r\nc").collect();
         assert_eq!(v, vec![(1, "a"), (2, "b"), (3, ""), (4, "c")]);
+    }
+
+    #[test]
+    fn find_byte_matches_position() {
+        let hay: Vec<u8> = (0..200u32).map(|i| (i * 7 % 251) as u8).collect();
+        for n in 0..=255u8 {
+            for start in [0, 1, 5, 9, 100] {
+                let h = &hay[start..];
+                assert_eq!(find_byte(h, n), h.iter().position(|&b| b == n), "{n} {start}");
+            }
+        }
+        assert_eq!(find_byte(b"", b'x'), None);
+        assert_eq!(find_byte(b"\x81\x80\x01\n", b'\n'), Some(3));
     }
 
     #[test]
