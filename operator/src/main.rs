@@ -5,11 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "gohealth",
-    version,
-    about = "Audit Go programs in Kubernetes and the apiserver's admission plugins"
-)]
+#[command(name = "gohealth", version, about = "Audit Go programs in Kubernetes and the apiserver's admission plugins")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -30,9 +26,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli
-        .command
-        .unwrap_or_else(|| Command::Run(gohealth::controller::RunArgs::parse_from(["gohealth"])));
+    let command = cli.command.unwrap_or_else(|| Command::Run(gohealth::controller::RunArgs::parse_from(["gohealth"])));
     match command {
         Command::Crd => match gohealth::crd::crd_yaml() {
             Ok(yaml) => {
