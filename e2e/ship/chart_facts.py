@@ -74,7 +74,8 @@ def check_deployment(docs, leader):
     (port,) = c["ports"]
     assert port == {"name": "http-metrics", "containerPort": 8080, "protocol": "TCP"}, port
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # a standby is never /readyz-ready: with leader election readiness must not block rollouts
+    assert c["readinessProbe"]["httpGet"]["path"] == ("/healthz" if leader else "/readyz"), c["readinessProbe"]
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
     assert "/tmp" in mounts, mounts
     return dep

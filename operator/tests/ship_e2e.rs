@@ -367,6 +367,12 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     assert_eq!(curl(&format!("http://127.0.0.1:{}/healthz", op.port), None).0, 200);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (idle_cpu, _, idle_rss) = measure(op.child.id(), Duration::from_secs(8)).await;
+    // The chart's second replica: a standby waiting for the Lease.
+    let mut standby = ChartOperator::start(&kubeconfig, &chart_args, ns, d, "standby");
+    wait_for(WAIT, "standby /healthz 200", || async {
+        (curl(&format!("http://127.0.0.1:{}/healthz", standby.port), None).0 == 200).then_some(())
+    })
+    .await;
 
     // 2. Audit: the chart's permissions must be enough for a complete audit with status written.
     apply_audit(
@@ -525,8 +531,18 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     let log = op.log();
     let forbidden: Vec<&str> = log.lines().filter(|l| l.contains("forbidden") || l.contains("Forbidden")).collect();
     assert!(forbidden.is_empty(), "the chart's RBAC lacks permissions:\n{}", forbidden.join("\n"));
-    let lease = cp.kubectl(&["-n", ns, "get", "lease", "gohealth-operator", "-o", "jsonpath={.spec.holderIdentity}"]);
-    assert!(lease.status.success() && !lease.stdout.is_empty(), "no Lease held in {ns}");
+    let holder = || {
+        let out = cp.kubectl(&["-n", ns, "get", "lease", "gohealth-operator", "-o", "jsonpath={.spec.holderIdentity}"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(holder(), format!("{RELEASE}-main"), "the first replica leads");
+    // Only the leader audits: the standby exports no audit series.
+    let (_, standby_metrics) = curl(&format!("http://127.0.0.1:{}/metrics", standby.port), None);
+    assert!(standby_metrics.contains("gohealth_build_info"), "{standby_metrics}");
+    assert!(
+        !standby_metrics.contains("gohealth_audit_last_success_timestamp_seconds"),
+        "standby audits:\n{standby_metrics}"
+    );
 
     let series: usize = prom.query(r#"count({job="gohealth-operator"})"#)[0]["value"][1]
         .as_str()
@@ -545,6 +561,19 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     );
     op.stop();
     drop(prom);
+
+    // Failover under the chart's RBAC: the standby takes the Lease (after it expires) and audits.
+    let last = get_audit(&client, "team-a", "fleet").await["status"]["lastAuditTime"].clone();
+    wait_for(Duration::from_secs(120), "the standby to lead and audit", || async {
+        let obj = get_audit(&client, "team-a", "fleet").await;
+        (obj["status"]["lastAuditTime"] != last && holder() == format!("{RELEASE}-standby")).then_some(())
+    })
+    .await;
+    let (_, standby_metrics) = curl(&format!("http://127.0.0.1:{}/metrics", standby.port), None);
+    assert!(standby_metrics.contains("gohealth_audit_last_success_timestamp_seconds"), "{standby_metrics}");
+    let log = standby.log();
+    assert!(!log.contains("forbidden") && !log.contains("Forbidden"), "standby log:\n{log}");
+    standby.stop();
 
     // 7. Control: without status permission the same operator cannot complete an audit (so the run above
     //    really was limited to the chart's RBAC).
