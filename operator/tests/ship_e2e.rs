@@ -1,7 +1,9 @@
 //! Ship end-to-end: the operator runs under exactly the Helm chart's RBAC (impersonating the chart's
 //! ServiceAccount, with the chart's Deployment args), audits real Go programs, and a real Prometheus
 //! (Debian package) scrapes it; every Grafana dashboard panel's query must return data, and the chart's
-//! alert rules must load. A control run with one permission removed must fail to complete an audit.
+//! alert rules must load and be pending exactly for the findings in status. A second replica waits as a
+//! standby (no audit series) and takes over through the chart's Lease permissions when the leader stops.
+//! A control run with one permission removed must fail to complete an audit.
 //! Also measures the operator's RSS and CPU idle and while auditing (printed as `SHIP-MEASURE` lines).
 #![cfg(feature = "e2e")]
 
