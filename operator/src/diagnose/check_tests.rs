@@ -708,3 +708,27 @@ fn block_profile_counts_lock_waits_only() {
     let fns: Vec<_> = of(&f, CheckId::LockContention).iter().map(|x| x.function.clone().unwrap()).collect();
     assert_eq!(fns, ["main.update", "main.read"], "{f:#?}");
 }
+
+#[test]
+fn earlier_debug2_dumps_decide_when_debug2_is_skipped() {
+    // A ticker loop proven periodic while debug=2 was fetched stays a ticker loop once the count
+    // passes the debug=2 cap and only debug=1 comes.
+    let mut snaps = ticker_snaps(6, |i| if i == 0 { 1 } else { 2 });
+    let mut d1 = snap_debug1(T0 + 180, vec![poll_loop(400)]);
+    d1.mem_stats = snaps[5].mem_stats.clone();
+    snaps.push(d1);
+    let f = run(&snaps, &ChecksSpec::default());
+    assert_eq!(of(&f, CheckId::TickerLoopGrowth).len(), 1, "{f:#?}");
+    assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
+    // A receive-side leak seen with minutes stays a (likely) leak, without an ambiguity note.
+    let mut snaps: Vec<Snapshot> = (0..5)
+        .map(|i| snap_full(T0 + i * 30, vec![wait_forever(100 + i as u64 * 60, Some(1))], Some(i as u64)))
+        .collect();
+    let mut d1 = snap_debug1(T0 + 150, vec![wait_forever(400, None)]);
+    d1.mem_stats = snaps[4].mem_stats.clone();
+    snaps.push(d1);
+    let f = run(&snaps, &ChecksSpec::default());
+    let l = of(&f, CheckId::GoroutineLeak);
+    assert_eq!(l.len(), 1, "{f:#?}");
+    assert!(!l[0].evidence.contains_key("ambiguity"), "{:#?}", l[0]);
+}

@@ -142,6 +142,10 @@ impl<'a> Input<'a> {
         if self.genuine_minutes(site) {
             return Periodicity::StaysBlocked;
         }
+        // No debug=2 now (e.g. above the goroutine cap): an earlier dump may have told already.
+        if !self.full_dump && self.series.iter().any(|s| s.minutes_known && s.long_waits.contains(&site.hash)) {
+            return Periodicity::StaysBlocked;
+        }
         if !self.full_dump || !self.gc_known() {
             return Periodicity::Unknowable;
         }
