@@ -91,6 +91,8 @@ pub struct ParseOptions {
     pub limit: usize,
     /// The body came from the `goroutineleak` endpoint. `None`: decide from the content
     /// (`goroutineleak profile: total N` header, `goroutineleak/count` proto sample type).
+    /// Applies to proto and debug=1 (every group then is `leaked`); a debug=2 dump lists all
+    /// goroutines with their own `(leaked)` markers and ignores it.
     pub leak_profile: Option<bool>,
     /// mutex or block, for proto bodies (whose content does not say). `None`: guess from the
     /// leaf frames (unlock sites ⇒ mutex), else block.
@@ -117,19 +119,23 @@ pub fn parse_with(data: &[u8], opts: &ParseOptions) -> Result<Profile, ParseErro
         ProfileFormat::GoroutineDebug1 => {
             let mut p = debug1::parse_goroutine_debug1(&plain)?;
             if let Some(leak) = opts.leak_profile {
-                p.leak_profile = leak;
+                set_leak_profile(&mut p, leak);
             }
             Ok(Profile::Goroutine(p))
         }
-        ProfileFormat::GoroutineDebug2 => {
-            let mut p = debug2::parse_goroutine_debug2(&plain)?;
-            if let Some(leak) = opts.leak_profile {
-                p.leak_profile = leak;
-            }
-            Ok(Profile::Goroutine(p))
-        }
+        // `goroutineleak?debug=2` dumps *all* goroutines and marks the leaked ones `(leaked)`:
+        // those markers are the truth, so `leak_profile` does not apply to this format.
+        ProfileFormat::GoroutineDebug2 => debug2::parse_goroutine_debug2(&plain).map(Profile::Goroutine),
         ProfileFormat::HeapDebug1 => debug1::parse_heap_debug1(&plain).map(Profile::Heap),
         ProfileFormat::ContentionDebug1 => debug1::parse_contention_debug1(&plain).map(Profile::Contention),
+    }
+}
+
+/// The caller knows better than the content: the profile and every group follow.
+pub(crate) fn set_leak_profile(p: &mut model::GoroutineProfile, leak: bool) {
+    p.leak_profile = leak;
+    for g in &mut p.groups {
+        g.leaked = leak;
     }
 }
 

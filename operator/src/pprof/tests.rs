@@ -736,6 +736,15 @@ fn parse_with_options() {
     assert_eq!(c.kind, ContentionKind::Block);
     let mut opts = ParseOptions::new(LIMIT);
     opts.leak_profile = Some(true);
-    let Ok(Profile::Goroutine(g)) = parse_with(&fixture("go1.27", "goroutine-debug2.txt"), &opts) else { panic!() };
-    assert!(g.leak_profile);
+    // debug=1 from the goroutine endpoint, caller says leak: profile and groups follow
+    let Ok(Profile::Goroutine(g)) = parse_with(&fixture("go1.27", "goroutine-debug1.txt"), &opts) else { panic!() };
+    assert!(g.leak_profile && g.groups.iter().all(|g| g.leaked));
+    // a goroutineleak?debug=2 dump keeps its per-goroutine markers
+    let Ok(Profile::Goroutine(g)) = parse_with(&fixture("go1.27", "goroutineleak-debug2.txt"), &opts) else { panic!() };
+    assert!(!g.leak_profile);
+    assert_eq!(g.groups.iter().filter(|g| g.leaked).map(|g| g.count).sum::<u64>(), 10);
+    assert!(g.groups.iter().any(|g| !g.leaked));
+    opts.leak_profile = Some(false);
+    let Ok(Profile::Goroutine(g)) = parse_with(&fixture("go1.27", "goroutineleak.pb.gz"), &opts) else { panic!() };
+    assert!(!g.leak_profile && g.groups.iter().all(|g| !g.leaked));
 }
