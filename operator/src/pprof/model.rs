@@ -83,8 +83,9 @@ pub struct GoroutineProfile {
 }
 
 impl GoroutineProfile {
+    /// Saturating: counts come from the target and a hostile one can print anything.
     pub fn sum_of_groups(&self) -> u64 {
-        self.groups.iter().map(|g| g.count).sum()
+        self.groups.iter().fold(0u64, |acc, g| acc.saturating_add(g.count))
     }
 }
 

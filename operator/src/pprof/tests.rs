@@ -748,3 +748,13 @@ fn parse_with_options() {
     let Ok(Profile::Goroutine(g)) = parse_with(&fixture("go1.27", "goroutineleak.pb.gz"), &opts) else { panic!() };
     assert!(!g.leak_profile && g.groups.iter().all(|g| !g.leaked));
 }
+
+#[test]
+fn huge_counts_saturate() {
+    // found by the debug1 fuzz target: record counts near u64::MAX overflowed the sum
+    let s = "goroutine profile: total 21\n\
+             18446744073709551615 @ 0x1\n#\t0x1\tmain.a+0x1\t/m.go:1\n\n\
+             18446744073709551615 @ 0x2\n#\t0x2\tmain.b+0x1\t/m.go:2\n";
+    let p = parse_goroutine_debug1(s.as_bytes()).unwrap();
+    assert_eq!(p.sum_of_groups(), u64::MAX);
+}
