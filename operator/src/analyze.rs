@@ -140,19 +140,28 @@ fn load(input: &str, max_bytes: usize) -> Result<Parsed, AnalyzeError> {
     let parse_err = |err| AnalyzeError::Parse { input: input.to_string(), err };
     let plain = gunzip_limited(&data, max_bytes).map_err(parse_err)?;
     let format = detect(&plain).map_err(parse_err)?;
-    let mut out = Parsed {
+    if format == ProfileFormat::GoroutineDebug2 {
+        // One pass that also keeps the panic message and the truncation flag.
+        let tb = parse_traceback(&plain).map_err(parse_err)?;
+        let mut profile = tb.profile;
+        if input.contains("goroutineleak") {
+            profile.leak_profile = true;
+        }
+        return Ok(Parsed {
+            source: input.to_string(),
+            format,
+            profile: Profile::Goroutine(profile),
+            panic_message: tb.panic_message,
+            truncated: tb.truncated,
+        });
+    }
+    Ok(Parsed {
         source: input.to_string(),
         format,
         profile: parse_plain(&plain, input, max_bytes)?,
         panic_message: None,
         truncated: false,
-    };
-    if format == ProfileFormat::GoroutineDebug2 {
-        let tb = parse_traceback(&plain).map_err(parse_err)?;
-        out.panic_message = tb.panic_message;
-        out.truncated = tb.truncated;
-    }
-    Ok(out)
+    })
 }
 
 fn parse_plain(plain: &[u8], input: &str, max_bytes: usize) -> Result<Profile, AnalyzeError> {
@@ -308,7 +317,8 @@ fn history_notes(snap: &Snapshot, checks: &ChecksSpec, findings: &[Finding]) -> 
     let cfg = &checks.goroutine_leak;
     if let Some(p) = snap.goroutines_full.as_ref().or(snap.goroutines.as_ref()) {
         for s in blocked_sites(p) {
-            let raised = findings.iter().any(|f| f.function.as_deref() == Some(s.function.as_str()));
+            let raised =
+                findings.iter().any(|f| f.function.as_deref() == Some(s.function.as_str()) && f.line == Some(s.line));
             if s.count >= cfg.min_goroutines && !raised && (s.kind.is_consumer_shaped() || s.stdlib_owned) {
                 notes.push(format!(
                     "{} goroutines in {} at {} ({}) not raised: healthy per-object loops and keep-alive loops wait like this too; only growth across audits or long waits tell a leak",

@@ -219,7 +219,11 @@ impl Finding {
         let target = self.target.as_ref().map(TargetRef::key).unwrap_or_default();
         let site = match (&self.plugin, &self.function) {
             (Some(p), _) => p.clone(),
-            (None, Some(f)) => f.clone(),
+            // Two blocking sites in one function are two problems: the line is part of the site.
+            (None, Some(f)) => match self.line {
+                Some(line) => format!("{f}:{line}"),
+                None => f.clone(),
+            },
             (None, None) => self.evidence.get("reason").cloned().unwrap_or_default(),
         };
         format!("{}|{}|{}", self.check.as_str(), target, site)
@@ -249,5 +253,10 @@ mod tests {
         b.message = "other wording".into();
         b.count = Some(3);
         assert_eq!(a.key(), b.key());
+        let mut c = a.clone();
+        c.line = Some(12);
+        let mut d = a.clone();
+        d.line = Some(30);
+        assert_ne!(c.key(), d.key(), "another blocking line in the same function");
     }
 }

@@ -732,3 +732,23 @@ fn earlier_debug2_dumps_decide_when_debug2_is_skipped() {
     assert_eq!(l.len(), 1, "{f:#?}");
     assert!(!l[0].evidence.contains_key("ambiguity"), "{:#?}", l[0]);
 }
+
+#[test]
+fn two_sites_in_one_function_stay_two_findings() {
+    let send = created(group(300, Some("chan send"), vec![fr("main.park", "m.go", 66)]), "main.start", "m.go", 1, 1);
+    let wg = created(
+        group(
+            200,
+            Some("sync.WaitGroup.Wait"),
+            vec![fr("sync.(*WaitGroup).Wait", "sync/waitgroup.go", 206), fr("main.park", "m.go", 75)],
+        ),
+        "main.start",
+        "m.go",
+        1,
+        1,
+    );
+    let f = run(&[snap_full(T0, vec![send, wg], None)], &ChecksSpec::default());
+    let merged = super::merge_seen(&[], f, "2026-11-26T10:00:00Z");
+    let lines: Vec<_> = of(&merged, CheckId::GoroutineLeak).iter().map(|x| x.line.unwrap()).collect();
+    assert_eq!(lines, [66, 75], "{merged:#?}");
+}
