@@ -18,6 +18,9 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     };
     let threshold = cfg.min_wait_minutes.max(1);
     let sites = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_max.unwrap_or(0) >= threshold);
+    // debug=2 groups merge goroutines of one stack whatever their minutes: a group whose shortest
+    // wait is under the threshold counts toward an upper bound only.
+    let sure = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_min.unwrap_or(0) >= threshold);
     sites
         .iter()
         .filter(|s| s.count >= cfg.min_goroutines)
@@ -29,15 +32,27 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         })
         .map(|site| {
             let longest = site.wait_minutes_max.unwrap_or(threshold);
+            let at_least = sure.iter().find(|x| x.hash == site.hash).map_or(0, |x| x.count);
+            let waited = if at_least >= site.count {
+                format!("have all been blocked in {} for at least {threshold} minutes (longest {longest})", site.kind.describe())
+            } else if at_least > 0 {
+                format!(
+                    "are blocked in {}: {} of them for at least {threshold} minutes, the longest for {longest}",
+                    site.kind.describe(),
+                    thousands(at_least)
+                )
+            } else {
+                format!(
+                    "are blocked in {}, the longest for {longest} minutes (threshold {threshold}; the dump merges their waits, so how many passed it is not known)",
+                    site.kind.describe()
+                )
+            };
             let message = format!(
-                "{} goroutines at {} ({}){} have been blocked in {} for at least {} minutes (longest {} minutes). Goroutines that wait this long are usually stuck for good: check what should wake them, or give them an exit path (ctx.Done()).",
+                "{} goroutines at {} ({}){} {waited}. Goroutines that wait this long are usually stuck for good: check what should wake them, or give them an exit path (ctx.Done()).",
                 thousands(site.count),
                 site.function,
                 site.location(),
                 created_by_text(site),
-                site.kind.describe(),
-                threshold,
-                longest,
             );
             let mut f = site_finding(
                 Finding::new(CheckId::LongBlockedGoroutines, Severity::Warning, message),
@@ -45,8 +60,10 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
                 site,
                 site.count,
             );
-            f.evidence
-                .insert("minWaitMinutes".into(), threshold.to_string());
+            f.evidence.insert("minWaitMinutes".into(), threshold.to_string());
+            if at_least < site.count {
+                f.evidence.insert("countAtLeast".into(), at_least.to_string());
+            }
             f
         })
         .collect()
