@@ -49,6 +49,9 @@ check() {
 summary() {
   echo
   echo "== e2e/ship/verify.sh summary =="
+  echo "tools: helm $("$HELM" version --short 2>/dev/null), $(promtool --version 2>/dev/null | head -1 | cut -d' ' -f1-3)," \
+    "prometheus-operator CRDs $(basename "${PO_CRDS:-?}"), kube-apiserver $(kubectl version -o json 2>/dev/null \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])' 2>/dev/null || echo '?')"
   printf '%s\n' "${RESULTS[@]}"
   local total=${#RESULTS[@]}
   echo "ship: $((total - FAILED)) passed, $FAILED failed"
