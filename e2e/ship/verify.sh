@@ -93,6 +93,21 @@ check helm.template-without-monitoring-apis bash -c \
   "'$HELM' template '$RELEASE' '$CHART' -n '$NS' | python3 '$HERE/chart_facts.py' no-monitoring"
 check chart.facts python3 "$HERE/chart_facts.py" facts "$WORK/chart.yaml" "$WORK/chart-ha.yaml"
 
+# The binary accepts exactly the args the chart renders (clap rejects unknown flags/values before --help).
+cargo build --quiet --bin gohealth >"$WORK/cargo-build.log" 2>&1
+args_accepted() {
+  local rendered="$1" args
+  args=$(python3 -c 'import json,sys; print("\n".join(a.replace("$(POD_NAMESPACE)", "ns") for a in json.load(sys.stdin)["args"]))' \
+    < <(python3 "$HERE/chart_facts.py" operator-args "$rendered")) || return 1
+  mapfile -t argv <<<"$args"
+  echo "gohealth ${argv[*]}"
+  target/debug/gohealth "${argv[@]}" --help >/dev/null
+}
+render --set operator.perTargetMetrics=false --set operator.maxTargetSeries=10 >"$WORK/chart-flags.yaml" 2>/dev/null
+check binary.accepts-chart-args args_accepted "$WORK/chart.yaml"
+check binary.accepts-chart-args-ha args_accepted "$WORK/chart-ha.yaml"
+check binary.accepts-chart-args-no-per-target args_accepted "$WORK/chart-flags.yaml"
+
 # --- alerts ----------------------------------------------------------------------------------------
 check promtool.check-rules promtool check rules "$CHART/files/prometheusrules.yaml"
 check promtool.test-rules promtool test rules e2e/ship/rules-test.yaml
