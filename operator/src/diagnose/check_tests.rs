@@ -752,3 +752,31 @@ fn two_sites_in_one_function_stay_two_findings() {
     let lines: Vec<_> = of(&merged, CheckId::GoroutineLeak).iter().map(|x| x.line.unwrap()).collect();
     assert_eq!(lines, [66, 75], "{merged:#?}");
 }
+
+#[test]
+fn one_lock_in_both_profiles_is_one_finding() {
+    let c = "main.go";
+    let lock = |kind, line, frame: &str| {
+        contention(
+            kind,
+            Some(1),
+            vec![ContentionSite {
+                count: 100,
+                delay_ns: 500_000_000,
+                frames: vec![fr(frame, "sync/mutex.go", 1), fr("main.contendedCounter", c, line)],
+            }],
+        )
+    };
+    let s = Snapshot {
+        at: T0,
+        mutex: Some(lock(ContentionKind::Mutex, 38, "sync.(*Mutex).Unlock")),
+        block: Some(lock(ContentionKind::Block, 36, "sync.(*Mutex).Lock")),
+        ..Default::default()
+    };
+    let f = run(&[s], &ChecksSpec::default());
+    let lc = of(&f, CheckId::LockContention);
+    assert_eq!(lc.len(), 1, "{f:#?}");
+    assert_eq!(lc[0].line, Some(38));
+    assert_eq!(lc[0].evidence["blockedAt"], "main.go:36");
+    assert_eq!(lc[0].evidence["blockDelayMs"], "500.0");
+}

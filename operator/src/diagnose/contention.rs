@@ -23,7 +23,26 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
             }
             continue;
         }
-        out.extend(top_sites(input, p));
+        for f in top_sites(input, p) {
+            // The same lock seen by both profiles (mutex at Unlock, block at Lock) is one problem:
+            // keep the mutex finding and add the block profile's numbers to it.
+            let same = out.iter_mut().find(|o: &&mut Finding| {
+                o.check == CheckId::LockContention
+                    && o.function == f.function
+                    && o.evidence.get("profile").map(String::as_str) == Some("mutex")
+            });
+            match (same, p.kind) {
+                (Some(o), ContentionKind::Block) => {
+                    if let Some(d) = f.evidence.get("delayMs") {
+                        o.evidence.insert("blockDelayMs".into(), d.clone());
+                    }
+                    if let (Some(file), Some(line)) = (&f.file, f.line) {
+                        o.evidence.insert("blockedAt".into(), format!("{file}:{line}"));
+                    }
+                }
+                _ => out.push(f),
+            }
+        }
     }
     out
 }
