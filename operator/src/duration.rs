@@ -15,6 +15,10 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, DurationError> {
     if rest.is_empty() {
         return Err(err());
     }
+    // Go accepts a bare zero.
+    if rest == "0" {
+        return Ok(Duration::ZERO);
+    }
     let mut total = 0f64;
     while !rest.is_empty() {
         let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
@@ -49,6 +53,7 @@ mod tests {
         assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
         for bad in ["", "5", "m", "5 m", "5d", "-1s", "1..2s"] {
             assert!(parse_go_duration(bad).is_err(), "{bad}");
         }

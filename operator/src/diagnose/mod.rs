@@ -25,7 +25,7 @@ use crate::finding::{Finding, TargetRef};
 
 use self::config::ChecksSpec;
 use self::history::{Sample, TargetHistoryRing};
-use self::site::{Site, blocked_sites, linear_fit, parse_go_duration};
+use self::site::{Site, blocked_sites, linear_fit};
 
 pub use self::history::History;
 pub use self::panic_restarts::panic_restarts;
@@ -60,7 +60,11 @@ impl<'a> Input<'a> {
         ring: &TargetHistoryRing,
         checks: &'a ChecksSpec,
     ) -> Self {
-        let window_secs = parse_go_duration(&checks.trend_window).filter(|w| *w > 0.0).unwrap_or(DEFAULT_WINDOW_SECS);
+        let window_secs = crate::duration::parse_go_duration(&checks.trend_window)
+            .ok()
+            .map(|d| d.as_secs_f64())
+            .filter(|w| *w > 0.0)
+            .unwrap_or(DEFAULT_WINDOW_SECS);
         let profile = snapshot.goroutines_full.as_ref().or(snapshot.goroutines.as_ref());
         Input {
             target,

@@ -390,40 +390,6 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) ->
     out
 }
 
-/// Go duration (`90s`, `5m`, `1h30m`, `1.5h`, `250ms`) in seconds.
-pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    if s == "0" {
-        return Some(0.0);
-    }
-    let mut total = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if num_end == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[unit_end..];
-    }
-    Some(total)
-}
-
 /// Least-squares fit over (x, y): slope and Pearson r (None with fewer than 2 distinct x).
 pub fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     let n = points.len() as f64;
@@ -540,13 +506,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_fit() {
-        assert_eq!(parse_go_duration("1h"), Some(3600.0));
-        assert_eq!(parse_go_duration("1h30m"), Some(5400.0));
-        assert_eq!(parse_go_duration("250ms"), Some(0.25));
-        assert_eq!(parse_go_duration("1.5h"), Some(5400.0));
-        assert_eq!(parse_go_duration("abc"), None);
-        assert_eq!(parse_go_duration("10"), None);
+    fn linear_fit_slope_and_r() {
         let (slope, r) = linear_fit(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]).unwrap();
         assert!((slope - 2.0).abs() < 1e-9 && (r - 1.0).abs() < 1e-9);
         let (slope, r) = linear_fit(&[(0.0, 7.0), (1.0, 7.0), (2.0, 7.0)]).unwrap();
