@@ -44,12 +44,20 @@ impl AuditState {
         if !errors.is_empty() {
             tracing::warn!(skipped = errors.len(), "some history entries in status could not be decoded");
         }
+        // A goroutineleak fetch forces a GC, which the sample records: its time restores the proven-leak
+        // clock, so a restart does not force another GC in every target.
+        let last_leak_fetch = history
+            .rings()
+            .filter_map(|(key, ring)| {
+                ring.samples().rev().find(|s| s.scrape_forced_gcs > 0).map(|s| (key.to_string(), s.at))
+            })
+            .collect();
         AuditState {
             history,
             fingerprint: None,
             last_audit: status.last_audit_time.as_deref().and_then(|t| t.parse().ok()),
             observed_generation: status.observed_generation,
-            last_leak_fetch: HashMap::new(),
+            last_leak_fetch,
             previous_findings: status.findings.clone(),
         }
     }
@@ -270,6 +278,27 @@ mod tests {
         let mut a = GoHealthAudit::new("x", spec);
         a.metadata.generation = Some(generation);
         a
+    }
+
+    #[test]
+    fn restart_restores_history_and_the_proven_leak_clock() {
+        use crate::collect::snapshot::Snapshot;
+        use crate::pprof::model::GoroutineProfile;
+        let mut before = AuditState::default();
+        let snap = |at: i64, forced_gcs: u64| Snapshot {
+            at,
+            goroutines: Some(GoroutineProfile { total: 10 + at as u64 % 7, ..Default::default() }),
+            forced_gcs,
+            ..Default::default()
+        };
+        before.history.record("ns/a", &snap(1_700_000_000, 1));
+        before.history.record("ns/a", &snap(1_700_000_300, 0));
+        before.history.record("ns/b", &snap(1_700_000_300, 0));
+        let status = GoHealthAuditStatus { history: before.history_status(), ..Default::default() };
+        let after = AuditState::from_status(Some(&status));
+        assert_eq!(after.history.ring("ns/a").map(|r| r.len()), Some(2));
+        assert_eq!(after.last_leak_fetch.get("ns/a"), Some(&1_700_000_000));
+        assert_eq!(after.last_leak_fetch.get("ns/b"), None);
     }
 
     #[test]

@@ -325,6 +325,11 @@ impl History {
         self.rings.get(key)
     }
 
+    /// Targets and their rings, by key.
+    pub fn rings(&self) -> impl Iterator<Item = (&str, &TargetHistoryRing)> {
+        self.rings.iter().map(|(k, r)| (k.as_str(), r))
+    }
+
     pub fn len(&self) -> usize {
         self.rings.len()
     }
