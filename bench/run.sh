@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Parser benchmark: Rust (operator/examples/parsebench.rs) vs Go reference parsers (bench/goref)
 # on real goroutine dumps from e2e/fleet's dumpgen at 1k, 10k and 100k goroutines.
+# Two kinds of dumps per size: the default one (pprof aggregates identical stacks, so the
+# proto and debug=1 files hold ~37 samples whatever N) and `dumpgen -unique-labels` (every
+# goroutine has its own pprof label value, so proto and debug=1 hold one sample per goroutine:
+# rows `proto-unique` / `debug1-unique`; debug=2 never shows labels, so it has no such row).
 #
 #   bench/run.sh                 # all sizes, prints a markdown table
 #   SIZES="1000 10000" MIN_SECS=1 bench/run.sh
@@ -13,6 +17,7 @@ cache=${GOHEALTH_CACHE:-$repo/.cache}
 dumps=$cache/bench/dumps
 bin=$cache/bench/bin
 SIZES=${SIZES:-"1000 10000 100000"}
+FORMATS=${FORMATS:-"proto debug1 debug2 proto-unique debug1-unique"}
 MIN_ITERS=${MIN_ITERS:-10}
 MIN_SECS=${MIN_SECS:-2}
 mkdir -p "$dumps" "$bin"
@@ -28,6 +33,10 @@ for n in $SIZES; do
     echo "== dumpgen -goroutines $n" >&2
     "$cache/fleet/bin/dumpgen" -goroutines "$n" -out "$dumps" >&2
   fi
+  if [[ ! -s $dumps/goroutine-$n-unique.pb.gz ]]; then
+    echo "== dumpgen -goroutines $n -unique-labels" >&2
+    "$cache/fleet/bin/dumpgen" -goroutines "$n" -unique-labels -out "$dumps" >&2
+  fi
 done
 
 field() { # $1 line, $2 key
@@ -37,15 +46,21 @@ field() { # $1 line, $2 key
 echo "machine: $(nproc) cores, $(uname -m), $(go version | cut -d' ' -f3), $(rustc --version | cut -d' ' -f1-2)"
 echo "min iterations $MIN_ITERS, min seconds $MIN_SECS per cell; medians of one run"
 echo
-echo "| format | goroutines | input MB | Rust median ms | Rust MB/s | Go median ms | Go MB/s | ratio (Rust/Go throughput) | Rust peak MB | Rust peak / input | Go peak MB |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| format | goroutines | samples | input MB | Rust median ms | Rust MB/s | Go median ms | Go MB/s | ratio (Rust/Go throughput) | Rust peak MB | Rust peak / input | Go peak MB |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for n in $SIZES; do
-  for fmt in proto debug1 debug2; do
-    case $fmt in
+  for row in $FORMATS; do
+    case $row in
       proto) f=$dumps/goroutine-$n.pb.gz ;;
       debug1) f=$dumps/goroutine-$n-debug1.txt ;;
       debug2) f=$dumps/goroutine-$n-debug2.txt ;;
+      proto-unique) f=$dumps/goroutine-$n-unique.pb.gz ;;
+      debug1-unique) f=$dumps/goroutine-$n-unique-debug1.txt ;;
+      *) echo "unknown format $row" >&2; exit 2 ;;
     esac
+    fmt=${row%-unique}
     r=$("$rust" "$fmt" "$f" "$MIN_ITERS" "$MIN_SECS")
     g=$("$bin/goref" -format "$fmt" -file "$f" -min-iters "$MIN_ITERS" -min-secs "$MIN_SECS")
     bytes=$(field "$r" bytes)
@@ -53,6 +68,9 @@ for n in $SIZES; do
     gms=$(field "$g" median_ms); gmb=$(field "$g" mb_per_s); gpeak=$(field "$g" peak_mb)
     ratio=$(awk -v a="$gms" -v b="$rms" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')
     mb=$(awk -v b="$bytes" 'BEGIN { printf "%.3f", b / 1e6 }')
-    echo "| $fmt | $n | $mb | $rms | $rmb | $gms | $gmb | ${ratio}× | $rpeak | $rratio | $gpeak |"
+    samples=$(field "$r" groups)
+    echo "| $row | $n | $samples | $mb | $rms | $rmb | $gms | $gmb | ${ratio}× | $rpeak | $rratio | $gpeak |"
   done
 done
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -9,6 +9,11 @@
 //
 // and exits (or keeps serving with -hold). The site table is deterministic, so
 // the same N always gives the same stacks and counts.
+//
+// With -unique-labels every goroutine also carries its own pprof label value
+// (request_id=r<i>, like a per-request label in a server), so the aggregated
+// formats (proto, debug=1) hold one sample per goroutine instead of one per
+// site; the files are then named goroutine-N-unique* (proto benchmark at scale).
 package main
 
 import (
@@ -194,8 +199,27 @@ func buildSites(nsites, n int) []*site {
 	return sites
 }
 
-func start(s *site) {
+// uniqueLabelKey is the per-goroutine label -unique-labels adds.
+const uniqueLabelKey = "request_id"
+
+func start(s *site, unique bool, next *int) {
 	run := func() { s.layers[0](s, 0) }
+	if unique {
+		// One pprof.Do per goroutine: the new goroutine inherits the labels in force
+		// at its creation, the site's plus its own request id.
+		var kv []string
+		for k, v := range s.Labels {
+			kv = append(kv, k, v)
+		}
+		for j := 0; j < s.Count; j++ {
+			id := "r" + strconv.Itoa(*next)
+			*next++
+			pprof.Do(context.Background(), pprof.Labels(append(kv, uniqueLabelKey, id)...), func(context.Context) {
+				go run()
+			})
+		}
+		return
+	}
 	if s.Labels != nil {
 		var kv []string
 		for k, v := range s.Labels {
@@ -235,6 +259,7 @@ func main() {
 	addr := flag.String("addr", "", "if set, also serve net/http/pprof here (e.g. 127.0.0.1:0)")
 	portFile := flag.String("port-file", "", "write the chosen port here (with -addr)")
 	hold := flag.Bool("hold", false, "keep running (and serving) after writing the files")
+	unique := flag.Bool("unique-labels", false, "give every goroutine its own pprof label value ("+uniqueLabelKey+"), one proto/debug=1 sample per goroutine; files goroutine-N-unique*")
 	flag.Parse()
 	if *n < *nsites {
 		*nsites = *n
@@ -249,14 +274,18 @@ func main() {
 	t0 := time.Now()
 	sites := buildSites(*nsites, *n)
 	parked.Add(*n)
+	nextID := 0
 	for _, s := range sites {
-		start(s)
+		start(s, *unique, &nextID)
 	}
 	parked.Wait()
 	time.Sleep(100 * time.Millisecond) // let the last ones actually block
 	fmt.Printf("dumpgen: parked %d goroutines in %d sites in %v (NumGoroutine=%d)\n", *n, len(sites), time.Since(t0).Round(time.Millisecond), runtime.NumGoroutine())
 
 	base := "goroutine-" + strconv.Itoa(*n)
+	if *unique {
+		base += "-unique"
+	}
 	for _, w := range []struct {
 		name  string
 		debug int
@@ -266,6 +295,7 @@ func main() {
 	}
 	meta, _ := json.MarshalIndent(map[string]any{
 		"goroutines_parked": *n, "num_goroutine": runtime.NumGoroutine(), "go_version": runtime.Version(), "sites": sites,
+		"unique_labels": *unique, "unique_label_key": uniqueLabelKey,
 	}, "", "  ")
 	if err := os.WriteFile(filepath.Join(*out, base+"-sites.json"), meta, 0o644); err != nil {
 		log.Fatal(err)
