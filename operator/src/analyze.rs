@@ -178,16 +178,6 @@ fn parse_plain(plain: &[u8], input: &str, max_bytes: usize) -> Result<Profile, A
     parse_with(plain, &opts).map_err(|err| AnalyzeError::Parse { input: input.to_string(), err })
 }
 
-fn format_name(f: ProfileFormat) -> &'static str {
-    match f {
-        ProfileFormat::Proto => "profile.proto",
-        ProfileFormat::GoroutineDebug1 => "goroutine debug=1",
-        ProfileFormat::GoroutineDebug2 => "goroutine debug=2",
-        ProfileFormat::HeapDebug1 => "heap debug=1",
-        ProfileFormat::ContentionDebug1 => "mutex/block debug=1",
-    }
-}
-
 fn kind_name(p: &Profile) -> &'static str {
     match p {
         Profile::Goroutine(g) if g.leak_profile => "goroutineleak",
@@ -257,7 +247,7 @@ fn analyze(inputs: &[Parsed], checks: &ChecksSpec) -> Value {
                 p.source
             ));
         }
-        sources.push(json!({"source": p.source, "format": format_name(p.format), "profile": kind_name(&p.profile)}));
+        sources.push(json!({"source": p.source, "format": p.format.name(), "profile": kind_name(&p.profile)}));
     }
 
     let target = TargetRef { namespace: String::new(), pod: String::new(), container: None };

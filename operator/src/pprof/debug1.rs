@@ -20,23 +20,13 @@ use super::model::{
 };
 use super::text::{as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
 
-pub(super) fn format_name(f: ProfileFormat) -> &'static str {
-    match f {
-        ProfileFormat::Proto => "profile.proto",
-        ProfileFormat::GoroutineDebug1 => "goroutine debug=1",
-        ProfileFormat::GoroutineDebug2 => "goroutine debug=2",
-        ProfileFormat::HeapDebug1 => "heap debug=1",
-        ProfileFormat::ContentionDebug1 => "mutex/block debug=1",
-    }
-}
-
 /// Checks that `data` is `want` (so a heap profile given to the goroutine parser says so).
 pub(super) fn expect(data: &[u8], want: ProfileFormat) -> Result<(), ParseError> {
     let found = detect_plain(data)?;
     if found == want {
         Ok(())
     } else {
-        Err(ParseError::WrongKind { expected: format_name(want), found: format_name(found).to_string() })
+        Err(ParseError::WrongKind { expected: want.name(), found: found.name().to_string() })
     }
 }
 

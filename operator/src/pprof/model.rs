@@ -22,6 +22,19 @@ pub enum ProfileFormat {
     ContentionDebug1,
 }
 
+impl ProfileFormat {
+    /// Human name, used in errors and in `analyze` output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileFormat::Proto => "profile.proto",
+            ProfileFormat::GoroutineDebug1 => "goroutine debug=1",
+            ProfileFormat::GoroutineDebug2 => "goroutine debug=2",
+            ProfileFormat::HeapDebug1 => "heap debug=1",
+            ProfileFormat::ContentionDebug1 => "mutex/block debug=1",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Frame {
     /// Fully qualified Go function, e.g. `main.(*Server).loop.func1`.
