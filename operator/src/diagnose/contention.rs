@@ -90,7 +90,7 @@ fn top_sites(input: &Input, p: &ContentionProfile) -> Vec<Finding> {
         let Some((f, _)) = site_frame(&s.frames) else {
             continue;
         };
-        let e = by_site.entry((f.function.clone(), f.file.clone(), f.line)).or_default();
+        let e = by_site.entry((f.function.to_string(), f.file.to_string(), f.line)).or_default();
         e.0 += s.delay_ns;
         e.1 += s.count;
     }

@@ -48,7 +48,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         );
         f.confidence = Some(if site.leaked > 0 { Confidence::Proven } else { Confidence::Likely });
         if let Some(c) = caller {
-            f.evidence.insert("goexitCalledFrom".into(), c.function.clone());
+            f.evidence.insert("goexitCalledFrom".into(), c.function.to_string());
             f.evidence.insert("goexitCalledAt".into(), format!("{}:{}", c.file, c.line));
         }
         out.push(f);

@@ -250,7 +250,7 @@ pub(crate) fn site_finding(mut f: Finding, target: &TargetRef, site: &Site, coun
     f.count = Some(count);
     f.evidence.insert("site".into(), site.location());
     if let Some(c) = &site.created_by {
-        f.evidence.insert("createdBy".into(), c.function.clone());
+        f.evidence.insert("createdBy".into(), c.function.to_string());
         f.evidence.insert("createdAt".into(), format!("{}:{}", c.file, c.line));
     }
     if !site.states.is_empty() {

@@ -71,8 +71,8 @@ fn container_finding(target: &TargetRef, cs: &ContainerStatus, cfg: &PanicRestar
     if let Some((msg, frame)) = panic {
         f.evidence.insert("panic".into(), msg);
         if let Some(fr) = frame {
-            f.function = Some(fr.function);
-            f.file = Some(fr.file);
+            f.function = Some(fr.function.into());
+            f.file = Some(fr.file.into());
             f.line = Some(fr.line);
         }
     }

@@ -312,11 +312,11 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) ->
         let Some((frame, stdlib_owned)) = site_frame(frames) else {
             continue;
         };
-        let key = (frame.function.clone(), frame.file.clone(), frame.line);
+        let key = (frame.function.to_string(), frame.file.to_string(), frame.line);
         let a = acc.entry(key).or_insert_with(|| Acc {
             site: Site {
-                function: frame.function.clone(),
-                file: frame.file.clone(),
+                function: frame.function.to_string(),
+                file: frame.file.to_string(),
                 line: frame.line,
                 hash: site_hash(&frame.function, frame.line),
                 kind: BlockKind::NotBlocked,

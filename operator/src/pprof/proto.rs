@@ -10,6 +10,7 @@ use prost::Message;
 
 use super::model::{
     ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, HeapProfile, Profile,
+    Sym,
 };
 use super::text::FxHashMap;
 use super::{ParseError, ParseOptions, gzip};
@@ -56,26 +57,30 @@ enum Kind {
     Heap,
 }
 
-/// Id → entry. Go numbers functions and locations 1..n in order, so a dense vector usually
-/// works; anything else falls back to a map.
-enum Index<'a, T> {
-    Dense(Vec<&'a T>),
-    Sparse(FxHashMap<u64, &'a T>),
+/// Id → position in its table. Go numbers functions and locations 1..n in order, so the
+/// position usually is `id - 1`; anything else falls back to a map.
+enum Index {
+    Dense(usize),
+    Sparse(FxHashMap<u64, usize>),
 }
 
-impl<'a, T> Index<'a, T> {
-    fn new(items: &'a [T], id: impl Fn(&T) -> u64) -> Self {
-        let dense = items.iter().enumerate().all(|(i, t)| id(t) == i as u64 + 1);
-        if dense {
-            Index::Dense(items.iter().collect())
+impl Index {
+    fn new<T>(items: &[T], id: impl Fn(&T) -> u64) -> Self {
+        if items.iter().enumerate().all(|(i, t)| id(t) == i as u64 + 1) {
+            Index::Dense(items.len())
         } else {
-            Index::Sparse(items.iter().map(|t| (id(t), t)).collect())
+            let mut m = FxHashMap::default();
+            m.reserve(items.len());
+            for (i, t) in items.iter().enumerate() {
+                m.insert(id(t), i); // a duplicate id: the last one wins, as before
+            }
+            Index::Sparse(m)
         }
     }
 
-    fn get(&self, id: u64) -> Option<&'a T> {
+    fn get(&self, id: u64) -> Option<usize> {
         match self {
-            Index::Dense(v) => usize::try_from(id).ok().and_then(|i| i.checked_sub(1)).and_then(|i| v.get(i)).copied(),
+            Index::Dense(n) => usize::try_from(id).ok().and_then(|i| i.checked_sub(1)).filter(|i| i < n),
             Index::Sparse(m) => m.get(&id).copied(),
         }
     }
@@ -83,13 +88,40 @@ impl<'a, T> Index<'a, T> {
 
 struct Tables<'a> {
     p: &'a pb::Profile,
-    functions: Index<'a, pb::Function>,
-    locations: Index<'a, pb::Location>,
+    locations: Index,
+    /// Frames of each location (its inlined lines, innermost first), by position in
+    /// `p.location`, built once: samples clone them, which for `Sym` strings is a reference
+    /// count increment, not an allocation.
+    location_frames: Vec<Vec<Frame>>,
 }
 
 impl<'a> Tables<'a> {
     fn new(p: &'a pb::Profile) -> Self {
-        Tables { p, functions: Index::new(&p.function, |f| f.id), locations: Index::new(&p.location, |l| l.id) }
+        let functions = Index::new(&p.function, |f| f.id);
+        // One `Sym` per distinct string: functions share file names.
+        let mut syms: FxHashMap<i64, Sym> = FxHashMap::default();
+        let str_of =
+            |idx: i64| usize::try_from(idx).ok().and_then(|i| p.string_table.get(i)).map_or("", String::as_str);
+        let mut sym = |idx: i64| syms.entry(idx).or_insert_with(|| Sym::from(str_of(idx))).clone();
+        let names: Vec<(Sym, Sym)> = p.function.iter().map(|f| (sym(f.name), sym(f.filename))).collect();
+        let unknown = sym(0);
+        let location_frames = p
+            .location
+            .iter()
+            .map(|loc| {
+                loc.line
+                    .iter()
+                    .map(|line| {
+                        let (name, file) = functions
+                            .get(line.function_id)
+                            .and_then(|i| names.get(i))
+                            .map_or_else(|| (unknown.clone(), unknown.clone()), |(n, f)| (n.clone(), f.clone()));
+                        Frame { function: name, file, line: u32::try_from(line.line).unwrap_or(0) }
+                    })
+                    .collect()
+            })
+            .collect();
+        Tables { p, locations: Index::new(&p.location, |l| l.id), location_frames }
     }
 
     fn str(&self, idx: i64) -> &'a str {
@@ -119,20 +151,19 @@ impl<'a> Tables<'a> {
         self.p.sample_type.iter().position(|t| self.str(t.r#type) == name)
     }
 
+    fn location(&self, id: u64) -> Option<&[Frame]> {
+        self.locations.get(id).and_then(|i| self.location_frames.get(i)).map(Vec::as_slice)
+    }
+
     /// Frames of one sample, innermost first (a location's inlined lines first); unknown ids
     /// are skipped.
     fn frames(&self, sample: &pb::Sample) -> Vec<Frame> {
         // exact size (inlined lines included): growing would reallocate per sample
-        let n: usize = sample.location_id.iter().filter_map(|id| self.locations.get(*id)).map(|l| l.line.len()).sum();
+        let n: usize = sample.location_id.iter().filter_map(|id| self.location(*id)).map(<[Frame]>::len).sum();
         let mut out = Vec::with_capacity(n);
         for id in &sample.location_id {
-            let Some(loc) = self.locations.get(*id) else {
-                continue;
-            };
-            for line in &loc.line {
-                let (name, file) =
-                    self.functions.get(line.function_id).map_or(("", ""), |f| (self.str(f.name), self.str(f.filename)));
-                out.push(Frame::new(name, file, u32::try_from(line.line).unwrap_or(0)));
+            if let Some(frames) = self.location(*id) {
+                out.extend_from_slice(frames);
             }
         }
         out

@@ -758,3 +758,24 @@ fn huge_counts_saturate() {
     let p = parse_goroutine_debug1(s.as_bytes()).unwrap();
     assert_eq!(p.sum_of_groups(), u64::MAX);
 }
+
+#[test]
+fn frame_json_shape_is_plain_strings() {
+    let f = Frame::new("main.(*Server).loop", "/src/app/server.go", 42);
+    let v = serde_json::to_value(&f).unwrap();
+    assert_eq!(v, serde_json::json!({"function": "main.(*Server).loop", "file": "/src/app/server.go", "line": 42}));
+    let back: Frame = serde_json::from_value(v).unwrap();
+    assert_eq!(back, f);
+    assert_eq!(format!("{:?}", f.function), "\"main.(*Server).loop\"");
+    assert!(f.function == "main.(*Server).loop" && f.file.ends_with("server.go"));
+}
+
+#[test]
+fn proto_frames_share_function_strings() {
+    // Every sample of a profile points at the same few functions: their frames share strings.
+    let p = parse_goroutine_proto(&fixture("go1.27", "goroutine.pb.gz"), 1 << 30, None).unwrap();
+    let gopark: Vec<&Frame> =
+        p.groups.iter().flat_map(|g| &g.frames).filter(|f| f.function == "runtime.gopark").collect();
+    assert!(gopark.len() > 1, "{gopark:?}");
+    assert!(gopark.windows(2).all(|w| std::ptr::eq(w[0].function.as_ptr(), w[1].function.as_ptr())));
+}
