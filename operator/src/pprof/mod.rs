@@ -20,6 +20,7 @@ mod labels;
 pub mod model;
 pub mod proto;
 mod text;
+mod wire;
 
 use thiserror::Error;
 

@@ -1,8 +1,10 @@
 //! profile.proto (`debug=0`) profiles: goroutine/goroutineleak, mutex/block and heap/allocs.
 //!
-//! Types are generated from `operator/proto/profile.proto` by `build.rs` (prost + protox).
-//! prost decodes packed and unpacked repeated scalars alike, and bounds every length by the
-//! remaining input, so a hostile length prefix cannot make it allocate.
+//! The parsers decode with [`super::wire`] (zero-copy: strings borrowed from the input, repeated
+//! fields in flat vectors). prost types generated from `operator/proto/profile.proto` by
+//! `build.rs` stay available as [`pb`] / [`decode`] for callers that want the full message.
+//! Both bound every length by the remaining input, so a hostile length prefix cannot make them
+//! allocate.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,7 @@ use super::model::{
     Sym,
 };
 use super::text::FxHashMap;
+use super::wire;
 use super::{ParseError, ParseOptions, gzip};
 
 /// Generated from google/pprof `proto/profile.proto`.
@@ -21,15 +24,20 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/perftools.profiles.rs"));
 }
 
-/// Decodes a (gzipped or plain) profile.proto, inflating at most `limit` bytes.
+/// Decodes a (gzipped or plain) profile.proto into the prost types, inflating at most `limit`
+/// bytes. The parsers do not use it (see [`super::wire`]).
 pub fn decode(data: &[u8], limit: usize) -> Result<pb::Profile, ParseError> {
     let plain = gzip::gunzip_limited(data, limit)?;
-    decode_plain(&plain)
+    let p = pb::Profile::decode(&plain[..]).map_err(|e| ParseError::Proto(e.to_string()))?;
+    if p.string_table.first().is_some_and(|s| !s.is_empty()) {
+        return Err(ParseError::Proto("string_table[0] is not empty".into()));
+    }
+    Ok(p)
 }
 
-fn decode_plain(data: &[u8]) -> Result<pb::Profile, ParseError> {
-    let p = pb::Profile::decode(data).map_err(|e| ParseError::Proto(e.to_string()))?;
-    if p.string_table.first().is_some_and(|s| !s.is_empty()) {
+fn decode_plain(data: &[u8]) -> Result<wire::Profile<'_>, ParseError> {
+    let p = wire::decode(data)?;
+    if p.strings.first().is_some_and(|s| !s.is_empty()) {
         return Err(ParseError::Proto("string_table[0] is not empty".into()));
     }
     Ok(p)
@@ -37,13 +45,11 @@ fn decode_plain(data: &[u8]) -> Result<pb::Profile, ParseError> {
 
 /// A non-empty decodable profile with sample types: used by detection of uncompressed bodies.
 pub(super) fn is_plausible_profile(data: &[u8]) -> bool {
-    match pb::Profile::decode(data) {
+    match wire::decode(data) {
         Ok(p) => {
-            p.string_table.first().is_some_and(String::is_empty)
-                && !p.sample_type.is_empty()
-                && p.sample_type
-                    .iter()
-                    .all(|t| usize::try_from(t.r#type).is_ok_and(|i| i > 0 && i < p.string_table.len()))
+            p.strings.first().is_some_and(|s| s.is_empty())
+                && !p.sample_types.is_empty()
+                && p.sample_types.iter().all(|t| usize::try_from(t.r#type).is_ok_and(|i| i > 0 && i < p.strings.len()))
         }
         Err(_) => false,
     }
@@ -86,30 +92,28 @@ impl Index {
     }
 }
 
-struct Tables<'a> {
-    p: &'a pb::Profile,
+struct Tables<'a, 'p> {
+    p: &'p wire::Profile<'a>,
     locations: Index,
     /// Frames of each location (its inlined lines, innermost first), by position in
-    /// `p.location`, built once: samples clone them, which for `Sym` strings is a reference
+    /// `p.locations`, built once: samples clone them, which for `Sym` strings is a reference
     /// count increment, not an allocation.
     location_frames: Vec<Vec<Frame>>,
 }
 
-impl<'a> Tables<'a> {
-    fn new(p: &'a pb::Profile) -> Self {
-        let functions = Index::new(&p.function, |f| f.id);
+impl<'a, 'p> Tables<'a, 'p> {
+    fn new(p: &'p wire::Profile<'a>) -> Self {
+        let functions = Index::new(&p.functions, |f| f.id);
         // One `Sym` per distinct string: functions share file names.
         let mut syms: FxHashMap<i64, Sym> = FxHashMap::default();
-        let str_of =
-            |idx: i64| usize::try_from(idx).ok().and_then(|i| p.string_table.get(i)).map_or("", String::as_str);
-        let mut sym = |idx: i64| syms.entry(idx).or_insert_with(|| Sym::from(str_of(idx))).clone();
-        let names: Vec<(Sym, Sym)> = p.function.iter().map(|f| (sym(f.name), sym(f.filename))).collect();
+        let mut sym = |idx: i64| syms.entry(idx).or_insert_with(|| Sym::from(p.str(idx))).clone();
+        let names: Vec<(Sym, Sym)> = p.functions.iter().map(|f| (sym(f.name), sym(f.filename))).collect();
         let unknown = sym(0);
         let location_frames = p
-            .location
+            .locations
             .iter()
             .map(|loc| {
-                loc.line
+                p.location_lines(loc)
                     .iter()
                     .map(|line| {
                         let (name, file) = functions
@@ -121,15 +125,15 @@ impl<'a> Tables<'a> {
                     .collect()
             })
             .collect();
-        Tables { p, locations: Index::new(&p.location, |l| l.id), location_frames }
+        Tables { p, locations: Index::new(&p.locations, |l| l.id), location_frames }
     }
 
     fn str(&self, idx: i64) -> &'a str {
-        usize::try_from(idx).ok().and_then(|i| self.p.string_table.get(i)).map_or("", String::as_str)
+        self.p.str(idx)
     }
 
     fn sample_type_names(&self) -> Vec<(&'a str, &'a str)> {
-        self.p.sample_type.iter().map(|t| (self.str(t.r#type), self.str(t.unit))).collect()
+        self.p.sample_types.iter().map(|t| (self.str(t.r#type), self.str(t.unit))).collect()
     }
 
     fn kind(&self) -> Result<Kind, ParseError> {
@@ -148,7 +152,7 @@ impl<'a> Tables<'a> {
     }
 
     fn value_index(&self, name: &str) -> Option<usize> {
-        self.p.sample_type.iter().position(|t| self.str(t.r#type) == name)
+        self.p.sample_types.iter().position(|t| self.str(t.r#type) == name)
     }
 
     fn location(&self, id: u64) -> Option<&[Frame]> {
@@ -157,11 +161,12 @@ impl<'a> Tables<'a> {
 
     /// Frames of one sample, innermost first (a location's inlined lines first); unknown ids
     /// are skipped.
-    fn frames(&self, sample: &pb::Sample) -> Vec<Frame> {
+    fn frames(&self, sample: &wire::Sample) -> Vec<Frame> {
+        let ids = self.p.sample_locations(sample);
         // exact size (inlined lines included): growing would reallocate per sample
-        let n: usize = sample.location_id.iter().filter_map(|id| self.location(*id)).map(<[Frame]>::len).sum();
+        let n: usize = ids.iter().filter_map(|id| self.location(*id)).map(<[Frame]>::len).sum();
         let mut out = Vec::with_capacity(n);
-        for id in &sample.location_id {
+        for id in ids {
             if let Some(frames) = self.location(*id) {
                 out.extend_from_slice(frames);
             }
@@ -169,9 +174,9 @@ impl<'a> Tables<'a> {
         out
     }
 
-    fn string_labels(&self, sample: &pb::Sample) -> BTreeMap<String, String> {
-        sample
-            .label
+    fn string_labels(&self, sample: &wire::Sample) -> BTreeMap<String, String> {
+        self.p
+            .sample_labels(sample)
             .iter()
             .filter(|l| l.str != 0)
             .map(|l| (self.str(l.key).to_string(), self.str(l.str).to_string()))
@@ -192,13 +197,14 @@ fn non_negative(v: Option<&i64>) -> u64 {
     v.copied().map_or(0, |v| u64::try_from(v).unwrap_or(0))
 }
 
-fn goroutines(t: &Tables<'_>, leak: bool) -> GoroutineProfile {
+fn goroutines(t: &Tables<'_, '_>, leak: bool) -> GoroutineProfile {
     let idx = 0; // goroutine and goroutineleak profiles have exactly one value: the count
-    let mut groups = Vec::with_capacity(t.p.sample.len().min(1 << 16));
+    // one group per sample; the samples are already in memory, so this is bounded by the input
+    let mut groups = Vec::with_capacity(t.p.samples.len());
     let mut total: u64 = 0;
     let p = t.p;
-    for s in &p.sample {
-        let count = non_negative(s.value.get(idx));
+    for s in &p.samples {
+        let count = non_negative(p.sample_values(s).get(idx));
         total = total.saturating_add(count);
         groups.push(GoroutineGroup {
             count,
@@ -211,15 +217,16 @@ fn goroutines(t: &Tables<'_>, leak: bool) -> GoroutineProfile {
     GoroutineProfile { total, groups, leak_profile: leak }
 }
 
-fn contention(t: &Tables<'_>, kind: Option<ContentionKind>) -> ContentionProfile {
+fn contention(t: &Tables<'_, '_>, kind: Option<ContentionKind>) -> ContentionProfile {
     let ci = t.value_index("contentions").unwrap_or(0);
     let di = t.value_index("delay").unwrap_or(1);
     let p = t.p;
-    let mut sites = Vec::with_capacity(p.sample.len().min(1 << 16));
-    for s in &p.sample {
+    let mut sites = Vec::with_capacity(p.samples.len());
+    for s in &p.samples {
+        let values = p.sample_values(s);
         sites.push(ContentionSite {
-            count: non_negative(s.value.get(ci)),
-            delay_ns: non_negative(s.value.get(di)),
+            count: non_negative(values.get(ci)),
+            delay_ns: non_negative(values.get(di)),
             frames: t.frames(s),
         });
     }
@@ -241,10 +248,11 @@ fn guess_contention_kind(sites: &[ContentionSite]) -> ContentionKind {
     if unlock { ContentionKind::Mutex } else { ContentionKind::Block }
 }
 
-fn heap(t: &Tables<'_>) -> HeapProfile {
+fn heap(t: &Tables<'_, '_>) -> HeapProfile {
+    let p = t.p;
     let inuse = t
         .value_index("inuse_space")
-        .map(|i| t.p.sample.iter().fold(0u64, |acc, s| acc.saturating_add(non_negative(s.value.get(i)))));
+        .map(|i| p.samples.iter().fold(0u64, |acc, s| acc.saturating_add(non_negative(p.sample_values(s).get(i)))));
     HeapProfile { mem_stats: None, inuse_bytes: inuse }
 }
 
@@ -267,7 +275,8 @@ pub fn parse_goroutine_proto(
     limit: usize,
     leak_profile: Option<bool>,
 ) -> Result<GoroutineProfile, ParseError> {
-    let p = decode(data, limit)?;
+    let plain = gzip::gunzip_limited(data, limit)?;
+    let p = decode_plain(&plain)?;
     let t = Tables::new(&p);
     match t.kind()? {
         Kind::Goroutine { leak } => Ok(goroutines(&t, leak_profile.unwrap_or(leak))),
@@ -282,7 +291,8 @@ pub fn parse_contention_proto(
     limit: usize,
     kind: Option<ContentionKind>,
 ) -> Result<ContentionProfile, ParseError> {
-    let p = decode(data, limit)?;
+    let plain = gzip::gunzip_limited(data, limit)?;
+    let p = decode_plain(&plain)?;
     let t = Tables::new(&p);
     match t.kind()? {
         Kind::Contention => Ok(contention(&t, kind)),
@@ -292,7 +302,8 @@ pub fn parse_contention_proto(
 
 /// `heap` / `allocs` proto: in-use bytes (already scaled by the runtime); no MemStats.
 pub fn parse_heap_proto(data: &[u8], limit: usize) -> Result<HeapProfile, ParseError> {
-    let p = decode(data, limit)?;
+    let plain = gzip::gunzip_limited(data, limit)?;
+    let p = decode_plain(&plain)?;
     let t = Tables::new(&p);
     match t.kind()? {
         Kind::Heap => Ok(heap(&t)),
