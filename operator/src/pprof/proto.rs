@@ -175,12 +175,13 @@ impl<'a, 'p> Tables<'a, 'p> {
     }
 
     fn string_labels(&self, sample: &wire::Sample) -> BTreeMap<String, String> {
-        self.p
-            .sample_labels(sample)
-            .iter()
-            .filter(|l| l.str != 0)
-            .map(|l| (self.str(l.key).to_string(), self.str(l.str).to_string()))
-            .collect()
+        // Inserting directly: `collect` would buffer and sort first, costly for the 1-3
+        // labels a sample has. A repeated key keeps the last value either way.
+        let mut m = BTreeMap::new();
+        for l in self.p.sample_labels(sample).iter().filter(|l| l.str != 0) {
+            m.insert(self.str(l.key).to_string(), self.str(l.str).to_string());
+        }
+        m
     }
 }
 
