@@ -15,10 +15,10 @@ use super::ParseError;
 use super::detect::detect_plain;
 use super::labels::parse_label_set;
 use super::model::{
-    ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, HeapProfile, MemStats,
+    ContentionKind, ContentionProfile, ContentionSite, GoroutineGroup, GoroutineProfile, HeapProfile, MemStats,
     ProfileFormat,
 };
-use super::text::{as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
+use super::text::{FrameLines, as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
 
 /// Checks that `data` is `want` (so a heap profile given to the goroutine parser says so).
 pub(super) fn expect(data: &[u8], want: ProfileFormat) -> Result<(), ParseError> {
@@ -36,7 +36,7 @@ fn malformed(format: &'static str, line: usize, message: impl Into<String>) -> P
 
 /// `#\t0x7282c5\tmain.blockedSender+0x45\t\tpath/main.go:45` → frame. A frame whose function
 /// is unknown prints only `#\t<pc>`: `None`.
-pub(super) fn frame_comment(line: &str) -> Option<Frame> {
+pub(super) fn frame_comment(line: &str) -> Option<(&str, &str, u32)> {
     let rest = line.strip_prefix("#\t")?;
     let b = rest.as_bytes();
     // pc, then function, then file:line, separated by runs of tabs
@@ -48,7 +48,7 @@ pub(super) fn frame_comment(line: &str) -> Option<Frame> {
         return None;
     }
     let (file, line) = rest.get(func_start + func_len..).and_then(split_file_line).unwrap_or(("", 0));
-    Some(Frame::new(func, file, line))
+    Some((func, file, line))
 }
 
 const GOROUTINE_FMT: &str = "goroutine debug=1";
@@ -66,6 +66,7 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
     let total = parse_u64(rest.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, hline, "bad total in header"))?;
     let mut profile = GoroutineProfile { total, groups: Vec::new(), leak_profile: name.trim() == "goroutineleak" };
     let mut current: Option<GoroutineGroup> = None;
+    let mut frames = FrameLines::default();
     for (n, line) in it {
         if line.is_empty() {
             profile.groups.extend(current.take());
@@ -74,7 +75,9 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
                 g.labels = labels;
             }
         } else if line.starts_with("#\t") {
-            if let (Some(g), Some(f)) = (current.as_mut(), frame_comment(line)) {
+            if let Some(g) = current.as_mut()
+                && let Some(f) = frames.get(line, frame_comment)
+            {
                 g.frames.push(f);
             }
         } else if let Some((count, pcs)) = line.split_once(" @") {
@@ -120,6 +123,7 @@ pub fn parse_contention_debug1(data: &[u8]) -> Result<ContentionProfile, ParseEr
     // but do not rely on the order).
     let mut cycles: Vec<u64> = Vec::new();
     let mut current: Option<ContentionSite> = None;
+    let mut frames = FrameLines::default();
     for (n, line) in it {
         if let Some(v) = line.strip_prefix("cycles/second=") {
             // Go prints a float when the estimate is not integral on some platforms.
@@ -127,7 +131,9 @@ pub fn parse_contention_debug1(data: &[u8]) -> Result<ContentionProfile, ParseEr
         } else if let Some(v) = line.strip_prefix("sampling period=") {
             profile.sampling_period = parse_u64(v.trim());
         } else if line.starts_with("#\t") {
-            if let (Some(s), Some(f)) = (current.as_mut(), frame_comment(line)) {
+            if let Some(s) = current.as_mut()
+                && let Some(f) = frames.get(line, frame_comment)
+            {
                 s.frames.push(f);
             }
         } else if let Some((nums, _pcs)) = line.split_once(" @") {
@@ -239,10 +245,9 @@ mod tests {
     fn frame_comment_variants() {
         let f = frame_comment("#\t0x7282c5\tmain.blockedSender+0x45\t\tgohealth.dev/e2e/fleet/cmd/capture/main.go:45")
             .unwrap();
-        assert_eq!(f, Frame::new("main.blockedSender", "gohealth.dev/e2e/fleet/cmd/capture/main.go", 45));
+        assert_eq!(f, ("main.blockedSender", "gohealth.dev/e2e/fleet/cmd/capture/main.go", 45));
         assert_eq!(frame_comment("#\t0x491701"), None);
         let w = frame_comment("#\t0x1\tmain.f+0x1\tC:/Users/dev/main.go:9").unwrap();
-        assert_eq!(w.file, "C:/Users/dev/main.go");
-        assert_eq!(w.line, 9);
+        assert_eq!((w.1, w.2), ("C:/Users/dev/main.go", 9));
     }
 }

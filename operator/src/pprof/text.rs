@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use super::model::{Frame, Sym};
+
 /// The input as text. Go writes UTF-8; anything else (corrupt bytes in a path) is replaced
 /// rather than rejected, which costs one copy only for such inputs.
 pub fn as_text(data: &[u8]) -> Cow<'_, str> {
@@ -177,6 +179,51 @@ impl std::hash::Hasher for FxHasher {
 
 pub type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 pub type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
+
+/// Per-parse interner for frame strings: a profile repeats the same few hundred function and
+/// file names in every record, and a hash lookup plus a reference count beats an allocation
+/// per frame (and the frames then share memory). Bounded by the input: one entry per distinct
+/// string in it.
+#[derive(Default)]
+pub(super) struct Syms<'a>(FxHashMap<&'a str, Sym>);
+
+impl<'a> Syms<'a> {
+    pub fn get(&mut self, s: &'a str) -> Sym {
+        if let Some(sym) = self.0.get(s) {
+            return sym.clone();
+        }
+        let sym = Sym::from(s);
+        self.0.insert(s, sym.clone());
+        sym
+    }
+
+    pub fn frame(&mut self, (function, file, line): (&'a str, &'a str, u32)) -> Frame {
+        Frame { function: self.get(function), file: self.get(file), line }
+    }
+}
+
+/// Frames by their whole text line: records with the same stack repeat the same lines, so a
+/// repeat costs one lookup and a clone instead of parsing the line again.
+#[derive(Default)]
+pub(super) struct FrameLines<'a> {
+    lines: FxHashMap<&'a str, Option<Frame>>,
+    syms: Syms<'a>,
+}
+
+impl<'a> FrameLines<'a> {
+    pub fn get(
+        &mut self,
+        line: &'a str,
+        parse: impl FnOnce(&'a str) -> Option<(&'a str, &'a str, u32)>,
+    ) -> Option<Frame> {
+        if let Some(f) = self.lines.get(line) {
+            return f.clone();
+        }
+        let f = parse(line).map(|t| self.syms.frame(t));
+        self.lines.insert(line, f.clone());
+        f
+    }
+}
 
 #[cfg(test)]
 mod tests {
