@@ -146,17 +146,16 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let identity = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| format!("gohealth-{}", std::process::id()));
-    // Probes are served before the lease is taken, so a standby replica is live (not ready until it leads).
+    let audits: Api<GoHealthAudit> = Api::all(client.clone());
+    // First successful list: the CRD is installed and RBAC allows us to read audits. A standby replica is
+    // ready too (it serves metrics and can take over); only the leader audits.
+    audits.list(&ListParams::default().limit(1)).await?;
+    health.set_ready();
     let _lease = if args.leader_election {
         Some(crate::leader::acquire(client.clone(), &args.lease_name, &args.lease_namespace, &identity).await?)
     } else {
         None
     };
-
-    let audits: Api<GoHealthAudit> = Api::all(client.clone());
-    // First successful list: the CRD is installed and RBAC allows us to read audits.
-    audits.list(&ListParams::default().limit(1)).await?;
-    health.set_ready();
 
     let collector = crate::collect::http::Collector::new(&crate::collect::http::CollectorOptions {
         concurrency: args.scrape_concurrency.max(1),
@@ -176,11 +175,21 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             audits_selecting(&store.state(), &pod)
         })
         .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            match res {
-                Ok((obj, _)) => tracing::debug!(audit = %obj, "reconciled"),
-                Err(e) => tracing::debug!(error = %e, "reconcile failed"),
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|res| {
+            let ctx = ctx.clone();
+            async move {
+                match res {
+                    Ok((obj, _)) => tracing::debug!(audit = %obj, "reconciled"),
+                    // A deleted audit is queued once more and no longer found: drop what we kept for it.
+                    Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
+                        let namespace = obj.namespace.clone().unwrap_or_default();
+                        ctx.metrics.forget_audit(&namespace, &obj.name);
+                        ctx.state.lock().await.remove(&format!("{namespace}/{}", obj.name));
+                        info!(audit = %obj, "audit deleted; its series and history are dropped");
+                    }
+                    Err(e) => tracing::debug!(error = %e, "reconcile failed"),
+                }
             }
         })
         .await;

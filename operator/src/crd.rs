@@ -275,7 +275,30 @@ pub struct AdmissionStatus {
 /// The CRD as YAML, exactly as committed in `crds/`.
 pub fn crd_yaml() -> Result<String, serde_norway::Error> {
     use kube::CustomResourceExt;
-    serde_norway::to_string(&GoHealthAudit::crd())
+    let mut crd =
+        serde_json::to_value(GoHealthAudit::crd()).map_err(<serde_norway::Error as serde::ser::Error>::custom)?;
+    openapi_integer_formats(&mut crd);
+    serde_norway::to_string(&crd)
+}
+
+/// schemars names Rust's unsigned integers `uint32`/`uint64`, which are not OpenAPI formats: the apiserver
+/// warns on every apply. The values are counts (never negative, and `minimum: 0` stays), so the standard
+/// `int32`/`int64` formats describe them.
+fn openapi_integer_formats(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if let Some(f) = map.get_mut("format") {
+                match f.as_str() {
+                    Some("uint32") => *f = "int32".into(),
+                    Some("uint64") => *f = "int64".into(),
+                    _ => {}
+                }
+            }
+            map.values_mut().for_each(openapi_integer_formats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(openapi_integer_formats),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +313,13 @@ mod tests {
             committed, generated,
             "crds/gohealthaudits.gohealth.dev.yaml drifted: run `cargo run -- crd > crds/gohealthaudits.gohealth.dev.yaml`"
         );
+    }
+
+    #[test]
+    fn crd_uses_openapi_integer_formats_only() {
+        let yaml = crd_yaml().unwrap();
+        assert!(!yaml.contains("format: uint"), "uint formats make the apiserver warn");
+        assert!(yaml.contains("format: int64"));
     }
 
     #[test]

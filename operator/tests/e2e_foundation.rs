@@ -113,6 +113,21 @@ async fn audit_status_follows_selector_and_pods() {
     let events = cp.kubectl(&["get", "events.events.k8s.io", "-n", "team-a", "-o", "json"]);
     assert!(events.status.success());
 
+    // deleting the audit drops its metric series
+    let metrics = || {
+        let out = std::process::Command::new("curl")
+            .args(["-s", &format!("http://127.0.0.1:{}/metrics", operator.metrics_port)])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(metrics().contains("audit=\"apis\""), "{}", metrics());
+    cp.kubectl(&["-n", "team-a", "delete", "gha", "apis"]);
+    wait_for(Duration::from_secs(30), "series of the deleted audit dropped", || async {
+        (!metrics().contains("audit=\"apis\"")).then_some(())
+    })
+    .await;
+
     // graceful shutdown on SIGTERM
     assert_eq!(operator.stop(), Some(0), "operator log:\n{}", operator.log());
     let log = operator.log();
