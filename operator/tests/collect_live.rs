@@ -234,6 +234,24 @@ async fn ticker_goexit_contention_frames_match_the_programs() {
         c.scrape(&eps[2], &plan),
         c.scrape(&eps[3], &plan),
     );
+    // Contention is sampled: on a loaded machine the first seconds may not have recorded the Unlock site yet.
+    let has_counter = |m: &gohealth::collect::snapshot::Snapshot| {
+        m.mutex.as_ref().is_some_and(|p| {
+            p.sites.iter().any(|s| {
+                s.frames.iter().any(|f| {
+                    f.function == "main.contendedCounter" && f.file.ends_with("cmd/contention/main.go") && f.line == 38
+                })
+            })
+        })
+    };
+    let mut m = m;
+    for _ in 0..20 {
+        if m.as_ref().is_ok_and(has_counter) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        m = c.scrape(&eps[2], &plan).await;
+    }
     drop((contention, contention_off));
 
     let t = t.unwrap();
