@@ -260,19 +260,22 @@ async fn reconcile_inner(audit: &GoHealthAudit, ctx: &Context, namespace: &str, 
         targets.iter().map(|t| (t.target.key(), t.pod.status.as_ref().and_then(|s| s.pod_ip.clone()))).collect();
 
     let now = jiff::Timestamp::now();
-    let mut states = ctx.state.lock().await;
-    let state = states.entry(key.clone()).or_insert_with(|| AuditState::from_status(audit.status.as_ref()));
-    let due = audit::due(state, audit, &fingerprint, interval, now);
+    // The state is taken out of the shared map for the audit, so audits of different resources run in
+    // parallel (the controller never reconciles one object twice at once).
+    let mut state =
+        ctx.state.lock().await.remove(&key).unwrap_or_else(|| AuditState::from_status(audit.status.as_ref()));
+    let due = audit::due(&state, audit, &fingerprint, interval, now);
     if let Some(wait) = due.wait {
+        ctx.state.lock().await.insert(key, state);
         return Ok(Action::requeue(wait));
     }
 
     info!(audit = %key, targets = targets.len(), reason = due.reason, "audit starting");
-    let outcome = audit::run_cycle(&ctx.client, &ctx.collector, audit, targets, state, now).await;
+    let outcome = audit::run_cycle(&ctx.client, &ctx.collector, audit, targets, &mut state, now).await;
     state.fingerprint = Some(fingerprint);
     state.last_audit = Some(now);
     let history = state.history_status();
-    drop(states);
+    ctx.state.lock().await.insert(key.clone(), state);
 
     let now_time = Time(jiff::Timestamp::now());
     let status = report::build_status(
