@@ -48,7 +48,7 @@ echo "min iterations $MIN_ITERS, min seconds $MIN_SECS per cell; medians of one 
 echo
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| format | goroutines | samples | input MB | Rust median ms | Rust MB/s | Go median ms | Go MB/s | ratio (Rust/Go throughput) | Rust peak MB | Rust peak / input | Go peak MB |"
+echo "| format | goroutines | groups | input MB | Rust median ms | Rust MB/s | Go median ms | Go MB/s | ratio (Rust/Go throughput) | Rust peak MB | Rust peak / input | Go peak MB |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for n in $SIZES; do
   for row in $FORMATS; do
@@ -68,8 +68,8 @@ for n in $SIZES; do
     gms=$(field "$g" median_ms); gmb=$(field "$g" mb_per_s); gpeak=$(field "$g" peak_mb)
     ratio=$(awk -v a="$gms" -v b="$rms" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')
     mb=$(awk -v b="$bytes" 'BEGIN { printf "%.3f", b / 1e6 }')
-    samples=$(field "$r" groups)
-    echo "| $row | $n | $samples | $mb | $rms | $rmb | $gms | $gmb | ${ratio}× | $rpeak | $rratio | $gpeak |"
+    groups=$(field "$r" groups)
+    echo "| $row | $n | $groups | $mb | $rms | $rmb | $gms | $gmb | ${ratio}× | $rpeak | $rratio | $gpeak |"
   done
 done
 echo

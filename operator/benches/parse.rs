@@ -31,7 +31,8 @@ fn bench(c: &mut Criterion) {
         }
     }
     for n in [1000, 10000] {
-        for suffix in [".pb.gz", "-debug1.txt", "-debug2.txt"] {
+        // `-unique`: dumpgen -unique-labels, one proto/debug=1 sample per goroutine
+        for suffix in [".pb.gz", "-debug1.txt", "-debug2.txt", "-unique.pb.gz", "-unique-debug1.txt"] {
             let name = format!("goroutine-{n}{suffix}");
             if let Some(d) = read(&dumps.join(&name)) {
                 inputs.push((format!("dumpgen/{name}"), d));

@@ -161,12 +161,13 @@ impl<'a, 'p> Tables<'a, 'p> {
 
     /// Frames of one sample, innermost first (a location's inlined lines first); unknown ids
     /// are skipped.
-    fn frames(&self, sample: &wire::Sample) -> Vec<Frame> {
-        let ids = self.p.sample_locations(sample);
+    /// `ids`: scratch for the sample's location ids, reused across samples.
+    fn frames(&self, sample: &wire::Sample<'_>, ids: &mut Vec<u64>) -> Vec<Frame> {
+        self.p.sample_locations(sample, ids);
         // exact size (inlined lines included): growing would reallocate per sample
         let n: usize = ids.iter().filter_map(|id| self.location(*id)).map(<[Frame]>::len).sum();
         let mut out = Vec::with_capacity(n);
-        for id in ids {
+        for id in ids.iter() {
             if let Some(frames) = self.location(*id) {
                 out.extend_from_slice(frames);
             }
@@ -174,7 +175,7 @@ impl<'a, 'p> Tables<'a, 'p> {
         out
     }
 
-    fn string_labels(&self, sample: &wire::Sample) -> BTreeMap<String, String> {
+    fn string_labels(&self, sample: &wire::Sample<'_>) -> BTreeMap<String, String> {
         // Inserting directly: `collect` would buffer and sort first, costly for the 1-3
         // labels a sample has. A repeated key keeps the last value either way.
         let mut m = BTreeMap::new();
@@ -204,13 +205,14 @@ fn goroutines(t: &Tables<'_, '_>, leak: bool) -> GoroutineProfile {
     let mut groups = Vec::with_capacity(t.p.samples.len());
     let mut total: u64 = 0;
     let p = t.p;
+    let mut ids = Vec::new();
     for s in &p.samples {
         let count = non_negative(p.sample_values(s).get(idx));
         total = total.saturating_add(count);
         groups.push(GoroutineGroup {
             count,
             leaked: leak,
-            frames: t.frames(s),
+            frames: t.frames(s, &mut ids),
             labels: t.string_labels(s),
             ..GoroutineGroup::default()
         });
@@ -223,12 +225,13 @@ fn contention(t: &Tables<'_, '_>, kind: Option<ContentionKind>) -> ContentionPro
     let di = t.value_index("delay").unwrap_or(1);
     let p = t.p;
     let mut sites = Vec::with_capacity(p.samples.len());
+    let mut ids = Vec::new();
     for s in &p.samples {
         let values = p.sample_values(s);
         sites.push(ContentionSite {
             count: non_negative(values.get(ci)),
             delay_ns: non_negative(values.get(di)),
-            frames: t.frames(s),
+            frames: t.frames(s, &mut ids),
         });
     }
     let kind = kind.unwrap_or_else(|| guess_contention_kind(&sites));
