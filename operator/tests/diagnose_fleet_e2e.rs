@@ -150,6 +150,9 @@ fn audit_body(name: &str, apps: &[&str], report_disabled: bool) -> Value {
                 "trendWindow": "30m",
                 // "N minutes" needs a GC plus a minute: the e2e cannot wait 30.
                 "longBlockedGoroutines": {"minWaitMinutes": 1},
+                // The first goroutineleak fetch runs before anything has leaked; the e2e cannot wait 4h
+                // for the next one (each fetch forces a GC in the target, hence the long default).
+                "provenGoroutineLeak": {"interval": "30s"},
                 "lockContention": {"reportDisabledProfiling": report_disabled}
             }
         }
