@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of operator/fuzz for N seconds each, one at a time (2-core
+# Runs every cargo-fuzz target of crates/pprof/fuzz for N seconds each, one at a time (2-core
 # machine), seeded from the captured fixtures. Prints libFuzzer's final stats line per target
-# and exits non-zero if any target crashed (the crashing input lands in operator/fuzz/artifacts/).
+# and exits non-zero if any target crashed (the crashing input lands in crates/pprof/fuzz/artifacts/).
 #
 #   bench/fuzz.sh [SECONDS_PER_TARGET]      # default 60
 #   TARGETS="debug2 proto" bench/fuzz.sh 180
@@ -10,8 +10,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-fuzz=$repo/operator/fuzz
-fixtures=$repo/operator/tests/fixtures/pprof
+fuzz=$repo/crates/pprof/fuzz
+fixtures=$repo/crates/pprof/fixtures
 secs=${1:-60}
 TARGETS=${TARGETS:-"parse_any debug1 debug2 proto heap contention"}
 

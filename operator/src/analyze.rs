@@ -11,14 +11,14 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 
 use crate::collect::http::{Collector, CollectorOptions};
-use crate::collect::snapshot::Snapshot;
-use crate::diagnose::config::ChecksSpec;
-use crate::diagnose::history::TargetHistoryRing;
-use crate::diagnose::site::{block_kind, blocked_sites, normalize_state, site_frame};
-use crate::diagnose::{diagnose, merge_seen};
-use crate::finding::{Finding, TargetRef};
-use crate::pprof::model::{ContentionKind, GoroutineProfile, Profile, ProfileFormat};
-use crate::pprof::{ParseError, ParseOptions, detect, gunzip_limited, parse_traceback, parse_with};
+use gohealth_core::diagnose::config::ChecksSpec;
+use gohealth_core::diagnose::history::TargetHistoryRing;
+use gohealth_core::diagnose::site::{block_kind, blocked_sites, normalize_state, site_frame};
+use gohealth_core::diagnose::{diagnose, merge_seen};
+use gohealth_core::finding::{Finding, TargetRef};
+use gohealth_core::snapshot::Snapshot;
+use gohealth_pprof::model::{ContentionKind, GoroutineProfile, Profile, ProfileFormat};
+use gohealth_pprof::{ParseError, ParseOptions, detect, gunzip_limited, parse_traceback, parse_with};
 
 /// Groups listed in the output at most (a 100k-goroutine dump can have thousands).
 const MAX_GROUPS: usize = 200;
@@ -56,7 +56,7 @@ pub enum AnalyzeError {
     #[error("{input}: cannot read: {err}")]
     Read { input: String, err: String },
     #[error("{input}: {err}")]
-    Fetch { input: String, err: crate::collect::error::ScrapeError },
+    Fetch { input: String, err: gohealth_core::scrape_error::ScrapeError },
     #[error("{input}: {err}")]
     Parse { input: String, err: ParseError },
 }
@@ -288,7 +288,7 @@ fn history_notes(snap: &Snapshot, checks: &ChecksSpec, findings: &[Finding]) -> 
     }
     // Contention below the threshold: say how far below, so an empty table is not read as "none".
     for p in [&snap.mutex, &snap.block].into_iter().flatten() {
-        let reported = findings.iter().any(|f| f.check == crate::finding::CheckId::LockContention);
+        let reported = findings.iter().any(|f| f.check == gohealth_core::finding::CheckId::LockContention);
         let total: u64 = p.sites.iter().map(|s| s.delay_ns).sum();
         if !reported && !p.sites.is_empty() {
             notes.push(format!(
@@ -323,7 +323,7 @@ fn history_notes(snap: &Snapshot, checks: &ChecksSpec, findings: &[Finding]) -> 
     notes
 }
 
-fn frame_json(f: &crate::pprof::model::Frame) -> Value {
+fn frame_json(f: &gohealth_pprof::model::Frame) -> Value {
     json!({"function": f.function, "file": f.file, "line": f.line})
 }
 

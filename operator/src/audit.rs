@@ -9,15 +9,15 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client, ResourceExt};
 
 use crate::collect::endpoint;
-use crate::collect::error::ScrapeError;
 use crate::collect::http::{Collector, CollectorOptions};
 use crate::collect::scrape::ScrapePlan;
 use crate::crd::{GoHealthAudit, GoHealthAuditStatus, PprofSpec, TargetHistory};
-use crate::diagnose::history::{History, TargetHistoryRing};
 use crate::discover::Target;
-use crate::duration::parse_go_duration;
-use crate::finding::Finding;
 use crate::report::{AuditReport, ConditionUpdate, TargetReport};
+use gohealth_core::diagnose::history::{History, TargetHistoryRing};
+use gohealth_core::duration::parse_go_duration;
+use gohealth_core::finding::Finding;
+use gohealth_core::scrape_error::ScrapeError;
 
 /// Budget for `status.history` (JSON bytes); the whole status stays well under etcd's object limit.
 pub const STATUS_HISTORY_BUDGET: usize = 96 * 1024;
@@ -140,7 +140,11 @@ pub async fn run_cycle(
     let mut reports = Vec::new();
     for (t, result) in targets.iter().zip(results) {
         let key = t.target.key();
-        findings.extend(crate::diagnose::panic_restarts(&t.target, &t.pod, &spec.checks.go_panic_restarts));
+        findings.extend(gohealth_core::diagnose::panic_restarts(
+            &t.target,
+            &crate::discover::container_restarts(&t.pod),
+            &spec.checks.go_panic_restarts,
+        ));
         match result {
             Ok((url, snap)) => {
                 state.history.record(&key, &snap);
@@ -149,7 +153,7 @@ pub async fn run_cycle(
                 }
                 let empty = TargetHistoryRing::new(1);
                 let ring = state.history.ring(&key).unwrap_or(&empty);
-                findings.extend(crate::diagnose::diagnose(&t.target, &snap, ring, &spec.checks));
+                findings.extend(gohealth_core::diagnose::diagnose(&t.target, &snap, ring, &spec.checks));
                 reports.push(TargetReport {
                     target: t.target.clone(),
                     url: Some(url),
@@ -159,7 +163,7 @@ pub async fn run_cycle(
                 });
             }
             Err((err, url)) => {
-                findings.push(crate::diagnose::scrape_failed(&t.target, &err));
+                findings.push(gohealth_core::diagnose::scrape_failed(&t.target, &err));
                 reports.push(TargetReport {
                     target: t.target.clone(),
                     url,
@@ -200,7 +204,7 @@ pub async fn run_cycle(
         });
         admission = Some(outcome.status);
     }
-    let findings = crate::diagnose::merge_seen(&state.previous_findings, findings, &now.to_string());
+    let findings = gohealth_core::diagnose::merge_seen(&state.previous_findings, findings, &now.to_string());
     state.previous_findings = findings.clone();
     state.observed_generation = audit.metadata.generation;
     CycleOutcome {
@@ -282,8 +286,8 @@ mod tests {
 
     #[test]
     fn restart_restores_history_and_the_proven_leak_clock() {
-        use crate::collect::snapshot::Snapshot;
-        use crate::pprof::model::GoroutineProfile;
+        use gohealth_core::snapshot::Snapshot;
+        use gohealth_pprof::model::GoroutineProfile;
         let mut before = AuditState::default();
         let snap = |at: i64, forced_gcs: u64| Snapshot {
             at,
@@ -327,8 +331,8 @@ mod tests {
 #[cfg(test)]
 mod status_size {
     use super::*;
-    use crate::finding::{CheckId, Severity, TargetRef};
-    use crate::pprof::model::{Frame, GoroutineGroup, GoroutineProfile};
+    use gohealth_core::finding::{CheckId, Severity, TargetRef};
+    use gohealth_pprof::model::{Frame, GoroutineGroup, GoroutineProfile};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     /// Status stays well under etcd's 1.5 MiB object limit (and our 256 KiB goal) at 5,000 targets, with
@@ -352,7 +356,7 @@ mod status_size {
                     })
                     .collect::<Vec<_>>();
                 let total = groups.iter().map(|g| g.count).sum();
-                let snap = crate::collect::snapshot::Snapshot {
+                let snap = gohealth_core::snapshot::Snapshot {
                     at: 1_700_000_000 + round * 300,
                     goroutines: Some(GoroutineProfile { total, groups, leak_profile: false }),
                     ..Default::default()

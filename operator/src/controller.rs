@@ -23,8 +23,8 @@ use tracing::{info, warn};
 use crate::audit::{self, AuditState};
 use crate::crd::{GoHealthAudit, GoHealthAuditStatus};
 use crate::discover::{self, SelectorError};
-use crate::duration::{DurationError, parse_go_duration};
 use crate::report;
+use gohealth_core::duration::{DurationError, parse_go_duration};
 
 /// The one field manager that owns status.
 pub const FIELD_MANAGER: &str = "gohealth-operator";

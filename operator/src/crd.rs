@@ -6,9 +6,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use gohealth_core::diagnose::config::ChecksSpec;
+pub use gohealth_core::diagnose::history::TargetHistory;
+use gohealth_core::finding::Finding;
+
 use crate::admission::spec::AdmissionSpec;
-use crate::diagnose::config::ChecksSpec;
-use crate::finding::Finding;
 
 /// Most targets listed in status; the count is always exact.
 pub const MAX_STATUS_TARGETS: usize = 100;
@@ -243,17 +245,6 @@ pub struct Summary {
     pub warning: u32,
     pub info: u32,
     pub total: u32,
-}
-
-/// Trend samples of one target, compact: "unixSeconds:goroutines[:numGC:forcedGC:site=count...]" entries.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetHistory {
-    /// namespace/pod
-    pub target: String,
-    /// Samples, oldest first, in the compact form above.
-    #[serde(default)]
-    pub samples: Vec<String>,
 }
 
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]

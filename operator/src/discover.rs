@@ -6,7 +6,8 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use thiserror::Error;
 
-use crate::finding::TargetRef;
+use gohealth_core::finding::TargetRef;
+use gohealth_core::target::{ContainerRestarts, Termination};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum SelectorError {
@@ -108,6 +109,29 @@ pub fn select_targets(pods: impl IntoIterator<Item = Pod>) -> Vec<Target> {
     out.sort_by(|a, b| a.target.cmp(&b.target));
     out.dedup_by(|a, b| a.target == b.target);
     out
+}
+
+/// The restart record of every container (init containers too) of a pod, for `GoPanicRestarts`.
+pub fn container_restarts(pod: &Pod) -> Vec<ContainerRestarts> {
+    let Some(status) = &pod.status else {
+        return Vec::new();
+    };
+    status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .map(|cs| ContainerRestarts {
+            name: cs.name.clone(),
+            restart_count: cs.restart_count,
+            last_termination: cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| Termination {
+                exit_code: t.exit_code,
+                reason: t.reason.clone(),
+                message: t.message.clone(),
+                finished_at: t.finished_at.as_ref().map(|at| at.0.to_string()),
+            }),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
-//! gohealth: audits the Go programs running in a Kubernetes cluster (pprof) and the cluster's
-//! kube-apiserver admission-plugin configuration.
+//! gohealth operator: the shell around `gohealth-core` (pure checks) and `gohealth-pprof` (parsers).
 //!
 //! The audit cycle is a pipeline of plain functions: `discover` (pods → targets) → `collect`
-//! (targets → snapshots over HTTP) → `diagnose` (snapshots + history → findings) → `report`
-//! (findings → status, events, metrics). Only `controller` and the HTTP parts of `collect` touch the
-//! network; everything else is pure and unit-tested from fixtures.
+//! (targets → snapshots over HTTP) → `gohealth_core::diagnose` (snapshots + history → findings) →
+//! `report` (findings → status, events, metrics). Only `controller` and the HTTP parts of `collect`
+//! touch the network.
 
 pub mod admission;
 pub mod analyze;
@@ -12,12 +11,8 @@ pub mod audit;
 pub mod collect;
 pub mod controller;
 pub mod crd;
-pub mod diagnose;
 pub mod discover;
-pub mod duration;
-pub mod finding;
 pub mod leader;
 pub mod metrics;
-pub mod pprof;
 pub mod report;
 pub mod telemetry;

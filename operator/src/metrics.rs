@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use prometheus::{CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntGauge, Opts, Registry, TextEncoder};
 
-use crate::finding::CheckId;
 use crate::report::AuditReport;
+use gohealth_core::finding::CheckId;
 
 /// Default cap of per-target series across all audits.
 pub const DEFAULT_MAX_TARGET_SERIES: usize = 2000;
@@ -603,8 +603,8 @@ fn render_process(p: &ProcessStats) -> String {
 mod tests {
     use super::*;
     use crate::crd::AdmissionStatus;
-    use crate::finding::{Finding, Severity, TargetRef};
     use crate::report::TargetReport;
+    use gohealth_core::finding::{Finding, Severity, TargetRef};
 
     fn target(ns: &str, pod: &str, result: &str, goroutines: Option<u64>) -> TargetReport {
         TargetReport {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::crd::AdmissionStatus;
-use crate::finding::{Finding, TargetRef};
+use gohealth_core::finding::{Finding, TargetRef};
 
 /// Result of auditing one target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::crd::{
     GoHealthAuditStatus, MAX_STATUS_FINDINGS, MAX_STATUS_TARGETS, Summary, TargetHistory, TargetStatus, TargetsStatus,
 };
-use crate::finding::Severity;
+use gohealth_core::finding::Severity;
 
 pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_DEGRADED: &str = "Degraded";
@@ -85,7 +85,7 @@ pub fn set_condition(conditions: &mut Vec<Condition>, update: ConditionUpdate, g
 }
 
 /// Findings ordered most severe first, then by count, then by key (stable across audits).
-pub fn rank_findings(findings: &mut [crate::finding::Finding]) {
+pub fn rank_findings(findings: &mut [gohealth_core::finding::Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -94,7 +94,7 @@ pub fn rank_findings(findings: &mut [crate::finding::Finding]) {
     });
 }
 
-pub fn summarize(findings: &[crate::finding::Finding]) -> Summary {
+pub fn summarize(findings: &[gohealth_core::finding::Finding]) -> Summary {
     let mut s = Summary::default();
     for f in findings {
         match f.severity {
@@ -215,8 +215,8 @@ pub fn failed_status(
 /// Findings that are new since the previous status (by key): these get a Kubernetes Event.
 pub fn new_findings<'a>(
     previous: Option<&GoHealthAuditStatus>,
-    current: &'a [crate::finding::Finding],
-) -> Vec<&'a crate::finding::Finding> {
+    current: &'a [gohealth_core::finding::Finding],
+) -> Vec<&'a gohealth_core::finding::Finding> {
     let seen: std::collections::BTreeSet<String> =
         previous.map(|p| p.findings.iter().map(|f| f.key()).collect()).unwrap_or_default();
     current.iter().filter(|f| f.severity >= Severity::Warning && !seen.contains(&f.key())).collect()
@@ -225,7 +225,7 @@ pub fn new_findings<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{CheckId, Finding, TargetRef};
+    use gohealth_core::finding::{CheckId, Finding, TargetRef};
 
     fn t(s: &str) -> Time {
         Time(s.parse().unwrap())

@@ -8,13 +8,13 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use gohealth::admission::args::flags_from_args;
-use gohealth::admission::check::{effective, evaluate};
-use gohealth::admission::kb::KnowledgeBase;
 use gohealth::admission::live::{audit_live, fetch_metrics, plugins_from_metrics};
 use gohealth::admission::spec::AdmissionSpec;
-use gohealth::admission::version::KubeVersion;
-use gohealth::finding::{CheckId, Severity};
+use gohealth_core::admission::args::flags_from_args;
+use gohealth_core::admission::check::{effective, evaluate};
+use gohealth_core::admission::kb::KnowledgeBase;
+use gohealth_core::admission::version::KubeVersion;
+use gohealth_core::finding::{CheckId, Severity};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;

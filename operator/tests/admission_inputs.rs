@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use gohealth::admission::cli::{FileReport, audit_text, report_json};
-use gohealth::admission::kb::KnowledgeBase;
-use gohealth::admission::parse::InputForm;
-use gohealth::admission::version::KubeVersion;
-use gohealth::finding::{CheckId, Severity};
+use gohealth_core::admission::kb::KnowledgeBase;
+use gohealth_core::admission::parse::InputForm;
+use gohealth_core::admission::version::KubeVersion;
+use gohealth_core::finding::{CheckId, Severity};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/admission").join(name)
@@ -25,7 +25,7 @@ fn s(v: &[&str]) -> Option<Vec<String>> {
     Some(v.iter().map(|x| x.to_string()).collect())
 }
 
-fn finding<'a>(r: &'a FileReport, check: CheckId, plugin: &str) -> &'a gohealth::finding::Finding {
+fn finding<'a>(r: &'a FileReport, check: CheckId, plugin: &str) -> &'a gohealth_core::finding::Finding {
     r.evaluation
         .findings
         .iter()

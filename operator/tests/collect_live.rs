@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use common::GoProgram;
 use gohealth::collect::endpoint::{Endpoint, EndpointSource, resolve};
-use gohealth::collect::error::ScrapeError;
 use gohealth::collect::http::{Collector, CollectorOptions, DEFAULT_MAX_BODY_BYTES};
 use gohealth::collect::scrape::ScrapePlan;
-use gohealth::collect::snapshot::Snapshot;
 use gohealth::crd::PprofSpec;
-use gohealth::pprof::model::{ContentionKind, GoroutineGroup, GoroutineProfile};
-use gohealth::pprof::{parse_goroutine_debug1, parse_goroutine_debug2, parse_goroutine_proto};
+use gohealth_core::scrape_error::ScrapeError;
+use gohealth_core::snapshot::Snapshot;
+use gohealth_pprof::model::{ContentionKind, GoroutineGroup, GoroutineProfile};
+use gohealth_pprof::{parse_goroutine_debug1, parse_goroutine_debug2, parse_goroutine_proto};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, Pod, PodSpec, PodStatus};
 use tokio::sync::Mutex;
 
@@ -235,7 +235,7 @@ async fn ticker_goexit_contention_frames_match_the_programs() {
         c.scrape(&eps[3], &plan),
     );
     // Contention is sampled: on a loaded machine the first seconds may not have recorded the Unlock site yet.
-    let has_counter = |m: &gohealth::collect::snapshot::Snapshot| {
+    let has_counter = |m: &gohealth_core::snapshot::Snapshot| {
         m.mutex.as_ref().is_some_and(|p| {
             p.sites.iter().any(|s| {
                 s.frames.iter().any(|f| {
@@ -591,7 +591,7 @@ async fn https_targets_verify_against_the_given_ca_and_the_pod_ip() {
     make_ca(dir.path(), "other-ca");
     make_server_cert(dir.path(), "ca", ip);
     let body = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pprof/go1.27/goroutine-debug1.txt"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/pprof/fixtures/go1.27/goroutine-debug1.txt"),
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("debug/pprof")).unwrap();

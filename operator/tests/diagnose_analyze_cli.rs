@@ -10,7 +10,7 @@ use serde_json::Value;
 
 fn fixture(version: &str, file: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/pprof")
+        .join("../crates/pprof/fixtures")
         .join(version)
         .join(file)
         .to_string_lossy()
@@ -177,4 +177,20 @@ fn live_url_on_loopback() {
     let out = analyze(&[&format!("http://{free}/debug/pprof/goroutine")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn analyze_on_a_saved_fleet_dump() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/core/fixtures/diagnose/leaky/6-goroutine-debug2.txt.gz");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gohealth"))
+        .args(["analyze", "--output", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = r["findings"].as_array().unwrap();
+    assert!(f.iter().any(|x| x["check"] == "GoroutineLeak" && x["function"] == "main.fetchWithTimeout.func1"), "{r:#}");
+    assert!(r["goroutines"].as_u64().unwrap() > 1000);
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use gohealth::pprof::model::GoroutineProfile;
-use gohealth::pprof::{self, ParseError};
+use gohealth_pprof::model::GoroutineProfile;
+use gohealth_pprof::{self as pprof, ParseError};
 use serde_json::Value;
 
 const N: usize = 3000;

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use gohealth::finding::{CheckId, Finding, Severity, TargetRef};
 use gohealth::metrics::{Metrics, MetricsOptions};
 use gohealth::report::{AuditReport, TargetReport};
+use gohealth_core::finding::{CheckId, Finding, Severity, TargetRef};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()

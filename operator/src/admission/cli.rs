@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
 
-use super::check::{Evaluation, evaluate};
-use super::kb::KnowledgeBase;
-use super::parse::{ApiserverConfig, parse_input};
-use super::version::KubeVersion;
-use crate::finding::{Finding, Severity};
+use gohealth_core::admission::check::{Evaluation, evaluate};
+use gohealth_core::admission::kb::KnowledgeBase;
+use gohealth_core::admission::parse::{ApiserverConfig, parse_input};
+use gohealth_core::admission::version::KubeVersion;
+use gohealth_core::finding::{Finding, Severity};
 
 #[derive(Args, Debug, Clone)]
 pub struct AdmissionArgs {
@@ -44,11 +44,11 @@ pub enum CliError {
     #[error("{0}: {1}")]
     Read(String, std::io::Error),
     #[error("{0}: {1}")]
-    Parse(String, super::parse::ParseError),
+    Parse(String, gohealth_core::admission::parse::ParseError),
     #[error("{flag}: not a Kubernetes version: {value:?}")]
     Version { flag: &'static str, value: String },
     #[error("knowledge base: {0}")]
-    Kb(#[from] super::kb::KbError),
+    Kb(#[from] gohealth_core::admission::kb::KbError),
 }
 
 /// One audited file.
@@ -76,7 +76,7 @@ pub fn audit_text(
     text: &str,
     version: Option<KubeVersion>,
     target: Option<KubeVersion>,
-) -> Result<FileReport, super::parse::ParseError> {
+) -> Result<FileReport, gohealth_core::admission::parse::ParseError> {
     let config = parse_input(text, Some(file))?;
     let mut notes = config.notes.clone();
     let stated = config.stated_version.clone();

@@ -11,14 +11,14 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 
-use super::args::{AdmissionFlags, flags_from_args};
-use super::check::{Evaluation, evaluate, evaluate_observed};
-use super::kb::KnowledgeBase;
-use super::parse::{ApiserverConfig, parse_input};
 use super::spec::AdmissionSpec;
-use super::version::{KubeVersion, find_in_text};
 use crate::crd::AdmissionStatus;
-use crate::finding::Finding;
+use gohealth_core::admission::args::{AdmissionFlags, flags_from_args};
+use gohealth_core::admission::check::{Evaluation, evaluate, evaluate_observed};
+use gohealth_core::admission::kb::KnowledgeBase;
+use gohealth_core::admission::parse::{ApiserverConfig, parse_input};
+use gohealth_core::admission::version::{KubeVersion, find_in_text};
+use gohealth_core::finding::Finding;
 
 /// Label kubeadm and RKE2 put on the apiserver static pod (mirrored into kube-system).
 pub const MIRROR_POD_SELECTOR: &str = "component=kube-apiserver";
@@ -86,7 +86,7 @@ pub fn config_from_pod(pod: &Pod) -> Option<LiveConfig> {
         .or_else(|| spec.containers.first())?;
     let mut argv: Vec<String> = container.command.clone().unwrap_or_default();
     argv.extend(container.args.clone().unwrap_or_default());
-    let args = super::args::apiserver_args(&argv).unwrap_or(argv);
+    let args = gohealth_core::admission::args::apiserver_args(&argv).unwrap_or(argv);
     Some(LiveConfig {
         origin: format!(
             "pod {}/{}",
@@ -405,7 +405,7 @@ pub async fn audit_live(client: &Client, spec: &AdmissionSpec, kb_override: Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::CheckId;
+    use gohealth_core::finding::CheckId;
 
     fn kb() -> KnowledgeBase {
         KnowledgeBase::embedded().unwrap()

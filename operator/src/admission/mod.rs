@@ -1,13 +1,6 @@
-//! The kube-apiserver admission-plugin audit.
-//!
-//! `kb` (sourced facts) → `parse` (inputs → flags) → `check` (flags + version → effective set and
-//! findings), all pure; `live` fetches from a cluster, `cli` reads files.
+//! The admission-plugin audit's I/O: `live` reads a cluster, `cli` reads files; the rules are in
+//! `gohealth_core::admission`.
 
-pub mod args;
-pub mod check;
 pub mod cli;
-pub mod kb;
 pub mod live;
-pub mod parse;
 pub mod spec;
-pub mod version;

@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::{ContainerPort, Pod};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 
-use crate::collect::error::ScrapeError;
 use crate::crd::{PprofSpec, Scheme};
+use gohealth_core::scrape_error::ScrapeError;
 
 /// Annotation prefix used by the Grafana Pyroscope Helm chart and Alloy's example configs.
 pub const ANNOTATION_PREFIX: &str = "profiles.grafana.com/";

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::collect::error::ScrapeError;
 use crate::crd::PprofSpec;
+use gohealth_core::scrape_error::ScrapeError;
 
 /// Default cap on a response body, compressed or decompressed.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
@@ -83,7 +83,7 @@ impl CollectorOptions {
         bearer_token: Option<String>,
         ca_pem: Option<Vec<u8>>,
     ) -> Result<CollectorOptions, String> {
-        let timeout = crate::duration::parse_go_duration(&spec.timeout)
+        let timeout = gohealth_core::duration::parse_go_duration(&spec.timeout)
             .ok()
             .filter(|t| !t.is_zero())
             .ok_or_else(|| format!("spec.pprof.timeout {:?} is not a positive duration such as 10s", spec.timeout))?;
@@ -221,12 +221,12 @@ impl Collector {
         let body =
             tokio::time::timeout(timeout, self.get_capped(url)).await.map_err(|_| ScrapeError::Timeout(ms))??;
         let cap = usize::try_from(self.opts.max_body_bytes).unwrap_or(usize::MAX);
-        if !crate::pprof::is_gzip(&body) {
+        if !gohealth_pprof::is_gzip(&body) {
             return Ok(body);
         }
         // Inflating up to 64 MiB is CPU work: keep it off the async workers.
         tokio::task::spawn_blocking(move || {
-            crate::pprof::gunzip_limited(&body, cap)
+            gohealth_pprof::gunzip_limited(&body, cap)
                 .map(|plain| Bytes::from(plain.into_owned()))
                 .map_err(ScrapeError::from)
         })

@@ -83,11 +83,11 @@ pub fn describe_body(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const GO121: &[u8] = include_bytes!("../../tests/fixtures/pprof/go1.21/index.html");
-    const GO126: &[u8] = include_bytes!("../../tests/fixtures/pprof/go1.26/index.html");
+    const GO121: &[u8] = include_bytes!("../../../crates/pprof/fixtures/go1.21/index.html");
+    const GO126: &[u8] = include_bytes!("../../../crates/pprof/fixtures/go1.26/index.html");
     const GO126X: &[u8] =
-        include_bytes!("../../tests/fixtures/pprof/go1.26-goroutineleakprofile/index-after-leak.html");
-    const GO127: &[u8] = include_bytes!("../../tests/fixtures/pprof/go1.27/index.html");
+        include_bytes!("../../../crates/pprof/fixtures/go1.26-goroutineleakprofile/index-after-leak.html");
+    const GO127: &[u8] = include_bytes!("../../../crates/pprof/fixtures/go1.27/index.html");
 
     #[test]
     fn real_indexes_parse() {

@@ -6,10 +6,8 @@
 //! - [`scrape::ScrapePlan`] and `Collector::scrape`: what to fetch for the enabled checks.
 
 pub mod endpoint;
-pub mod error;
 pub mod http;
 pub mod index;
 pub mod scrape;
-pub mod snapshot;
 #[cfg(test)]
 mod test_server;

@@ -6,13 +6,13 @@
 //! failure of any other profile becomes a note.
 
 use crate::collect::endpoint::Endpoint;
-use crate::collect::error::ScrapeError;
 use crate::collect::http::Collector;
 use crate::collect::index::{PprofIndex, describe_body, parse_index};
-use crate::collect::snapshot::Snapshot;
-use crate::diagnose::config::ChecksSpec;
-use crate::pprof::model::{ContentionKind, ContentionProfile, GoroutineProfile, Profile};
-use crate::pprof::{ParseOptions, parse_with};
+use gohealth_core::diagnose::config::ChecksSpec;
+use gohealth_core::scrape_error::ScrapeError;
+use gohealth_core::snapshot::Snapshot;
+use gohealth_pprof::model::{ContentionKind, ContentionProfile, GoroutineProfile, Profile};
+use gohealth_pprof::{ParseOptions, parse_with};
 
 /// Which profiles to fetch from each target in one audit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

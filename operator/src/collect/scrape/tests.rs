@@ -9,7 +9,7 @@ use crate::collect::http::CollectorOptions;
 use crate::collect::test_server::{Reply, ok, serve, status};
 
 fn fixture(version: &str, name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pprof").join(version).join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/pprof/fixtures").join(version).join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
