@@ -1,7 +1,7 @@
 //! The operator shell: watches GoHealthAudits (and Pods, so target churn triggers a reconcile), runs the
 //! audit cycle (`audit`), writes status by server-side apply, publishes Events and metrics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,19 +12,24 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use thiserror::Error;
-use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use crate::audit::{self, AuditState};
 use crate::crd::{GoHealthAudit, GoHealthAuditStatus};
-use crate::discover::{self, SelectorError};
-use crate::report;
-use gohealth_core::duration::{DurationError, parse_go_duration};
+use crate::cycle;
+use crate::dereference::targets::{self, Selection};
+use crate::events;
+use crate::scrape::http::Limiter;
+use crate::state::{AuditState, AuditStates};
+use crate::status;
+use crate::validate::{InvalidSpec, validate};
+
+/// How long a reconcile waits for the pod cache's first fill before it backs off.
+const CACHE_WAIT: Duration = Duration::from_secs(30);
 
 /// The one field manager that owns status.
 pub const FIELD_MANAGER: &str = "gohealth-operator";
@@ -61,11 +66,11 @@ pub enum Error {
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("invalid spec: {0}")]
-    Duration(#[from] DurationError),
-    #[error("invalid spec: {0}")]
-    Selector(#[from] SelectorError),
+    InvalidSpec(#[from] InvalidSpec),
     #[error("audit has no namespace")]
     NoNamespace,
+    #[error("the pod cache is not ready yet")]
+    CacheNotReady,
     #[error("serializing status: {0}")]
     Serialize(#[from] serde_json::Error),
 }
@@ -75,7 +80,8 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Kube(_) => "KubeApiError",
-            Error::Duration(_) | Error::Selector(_) | Error::NoNamespace => "InvalidSpec",
+            Error::InvalidSpec(_) | Error::NoNamespace => "InvalidSpec",
+            Error::CacheNotReady => "CacheNotReady",
             Error::Serialize(_) => "SerializeError",
         }
     }
@@ -85,9 +91,14 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub collector: crate::collect::http::Collector,
-    /// Per-audit memory: history rings, last target set, due times.
-    pub state: Mutex<HashMap<String, AuditState>>,
+    /// Scrapes in flight across all audits.
+    pub limiter: Limiter,
+    /// Pods and namespaces as the reflectors last saw them: an audit never lists pods itself.
+    pub pods: Store<Pod>,
+    pub namespaces: Store<Namespace>,
+    /// The audits themselves (the controller's own cache), to drop the state of deleted ones.
+    pub audits: Store<GoHealthAudit>,
+    pub states: AuditStates,
 }
 
 pub fn main(args: RunArgs) -> ExitCode {
@@ -157,23 +168,41 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         None
     };
 
-    let collector = crate::collect::http::Collector::new(&crate::collect::http::CollectorOptions {
-        concurrency: args.scrape_concurrency.max(1),
-        ..Default::default()
-    })
-    .map_err(|e| RunError::Collector(e.to_string()))?;
+    let limiter = Limiter::new(args.scrape_concurrency.max(1));
     let recorder =
         Recorder::new(client.clone(), Reporter { controller: FIELD_MANAGER.into(), instance: Some(identity) });
-    let ctx =
-        Arc::new(Context { client: client.clone(), recorder, metrics, collector, state: Mutex::new(HashMap::new()) });
+
+    // One watch per kind, shared: the reflectors fill the caches audits select from, and the same
+    // streams trigger the audits a change concerns.
+    let (pods, pod_writer) = reflector::store::<Pod>();
+    let pod_events =
+        reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default().any_semantic()))
+            .default_backoff()
+            .touched_objects();
+    let (namespaces, ns_writer) = reflector::store::<Namespace>();
+    let ns_events =
+        reflector(ns_writer, watcher(Api::<Namespace>::all(client.clone()), watcher::Config::default().any_semantic()))
+            .default_backoff()
+            .touched_objects();
 
     let controller = Controller::new(audits, watcher::Config::default().any_semantic());
-    let store = controller.store();
+    let audit_store = controller.store();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        metrics,
+        limiter,
+        pods,
+        namespaces: namespaces.clone(),
+        audits: audit_store.clone(),
+        states: AuditStates::default(),
+    });
     info!("gohealth operator started");
+    let for_pods = (audit_store.clone(), namespaces.clone());
+    let for_namespaces = audit_store.clone();
     controller
-        .watches(Api::<Pod>::all(client.clone()), watcher::Config::default().any_semantic(), move |pod: Pod| {
-            audits_selecting(&store.state(), &pod)
-        })
+        .watches_stream(pod_events, move |pod: Pod| audits_selecting(&for_pods.0.state(), &for_pods.1.state(), &pod))
+        .watches_stream(ns_events, move |_: Namespace| audits_with_namespace_selector(&for_namespaces.state()))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx.clone())
         .for_each(|res| {
@@ -183,9 +212,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
                     Ok((obj, _)) => tracing::debug!(audit = %obj, "reconciled"),
                     // A deleted audit is queued once more and no longer found: drop what we kept for it.
                     Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
-                        let namespace = obj.namespace.clone().unwrap_or_default();
-                        ctx.metrics.forget_audit(&namespace, &obj.name);
-                        ctx.state.lock().await.remove(&format!("{namespace}/{}", obj.name));
+                        let key = format!("{}/{}", obj.namespace.clone().unwrap_or_default(), obj.name);
+                        ctx.states.forget(&key, &ctx.metrics).await;
                         info!(audit = %obj, "audit deleted; its series and history are dropped");
                     }
                     Err(e) => tracing::debug!(error = %e, "reconcile failed"),
@@ -198,25 +226,36 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Audits a pod event concerns: same namespace (or any, with a namespaceSelector) and a matching selector.
-fn audits_selecting(audits: &[Arc<GoHealthAudit>], pod: &Pod) -> Vec<ObjectRef<GoHealthAudit>> {
-    let labels = pod.labels();
+/// Audits a pod event concerns: namespace (own, or by namespace selector) and pod selector match.
+fn audits_selecting(
+    audits: &[Arc<GoHealthAudit>],
+    namespaces: &[Arc<Namespace>],
+    pod: &Pod,
+) -> Vec<ObjectRef<GoHealthAudit>> {
+    let namespaces: BTreeMap<&str, &Namespace> =
+        namespaces.iter().filter_map(|n| Some((n.metadata.name.as_deref()?, n.as_ref()))).collect();
     audits
         .iter()
-        .filter(|a| a.spec.namespace_selector.is_some() || a.namespace() == pod.namespace())
-        .filter(|a| discover::selector_matches(&a.spec.selector, labels))
+        .filter(|a| selection(a).is_some_and(|by| by.concerns(pod, &namespaces)))
         .map(|a| ObjectRef::from_obj(a.as_ref()))
         .collect()
 }
 
-fn error_policy(audit: Arc<GoHealthAudit>, error: &Error, ctx: Arc<Context>) -> Action {
+/// Audits that select namespaces by label: a namespace's labels changing may change their targets.
+fn audits_with_namespace_selector(audits: &[Arc<GoHealthAudit>]) -> Vec<ObjectRef<GoHealthAudit>> {
+    audits.iter().filter(|a| a.spec.namespace_selector.is_some()).map(|a| ObjectRef::from_obj(a.as_ref())).collect()
+}
+
+fn selection(audit: &GoHealthAudit) -> Option<Selection<'_>> {
+    Some(Selection {
+        namespace: audit.metadata.namespace.as_deref()?,
+        selector: &audit.spec.selector,
+        namespace_selector: audit.spec.namespace_selector.as_ref(),
+    })
+}
+
+fn error_policy(audit: Arc<GoHealthAudit>, error: &Error, _ctx: Arc<Context>) -> Action {
     warn!(audit = %audit.name_any(), error = %error, "reconcile failed");
-    ctx.metrics.observe_reconcile(
-        &audit.namespace().unwrap_or_default(),
-        &audit.name_any(),
-        0.0,
-        Some(error.category()),
-    );
     // Invalid specs wait for an edit (which triggers a reconcile anyway); API errors back off.
     match error.category() {
         "InvalidSpec" => Action::requeue(Duration::from_secs(300)),
@@ -228,67 +267,83 @@ async fn reconcile(audit: Arc<GoHealthAudit>, ctx: Arc<Context>) -> Result<Actio
     let started = Instant::now();
     let namespace = audit.namespace().ok_or(Error::NoNamespace)?;
     let name = audit.name_any();
-    let result = reconcile_inner(&audit, &ctx, &namespace, &name).await;
-    let seconds = started.elapsed().as_secs_f64();
-    if let Ok(action) = &result {
-        ctx.metrics.observe_reconcile(&namespace, &name, seconds, None);
-        return Ok(action.clone());
-    }
-    if let Err(e) = &result {
-        // Tell the user on the object itself, not only in our logs.
-        let now = Time(jiff::Timestamp::now());
-        let status =
-            report::failed_status(audit.status.as_ref(), audit.metadata.generation, e.category(), e.to_string(), &now);
-        if let Err(pe) = patch_status(&ctx.client, &namespace, &name, &status).await {
-            warn!(error = %pe, "could not record the failure in status");
+    let key = format!("{namespace}/{name}");
+    // The state is taken out of the shared map for the reconcile, so audits of different objects run in
+    // parallel (the controller never reconciles one object twice at once).
+    let mut state = ctx.states.take(&key, &ctx.metrics, &namespace, &name, audit.status.as_ref()).await;
+    let result = reconcile_inner(&audit, &ctx, &namespace, &key, &mut state).await;
+    match &result {
+        Ok(_) => ctx.metrics.record_reconcile(&mut state.series, started.elapsed().as_secs_f64(), None),
+        Err(e) => {
+            ctx.metrics.record_reconcile(&mut state.series, 0.0, Some(e.category()));
+            // Tell the user on the object itself, not only in our logs.
+            let now = Time(jiff::Timestamp::now());
+            let status = status::failed_status(
+                audit.status.as_ref(),
+                audit.metadata.generation,
+                e.category(),
+                e.to_string(),
+                &now,
+            );
+            if let Err(pe) = patch_status(&ctx.client, &namespace, &name, &status).await {
+                warn!(error = %pe, "could not record the failure in status");
+            }
         }
+    }
+    ctx.states.put(key.clone(), state).await;
+    // A deletion whose event was missed still ends its audit's state here.
+    let live: BTreeSet<String> =
+        ctx.audits.state().iter().filter_map(|a| Some(format!("{}/{}", a.namespace()?, a.name_any()))).collect();
+    if !live.is_empty() {
+        ctx.states.retain(|k| live.contains(k) || k == key, &ctx.metrics).await;
     }
     result
 }
 
-async fn reconcile_inner(audit: &GoHealthAudit, ctx: &Context, namespace: &str, name: &str) -> Result<Action, Error> {
-    let interval = parse_go_duration(&audit.spec.interval)?;
+/// validate → dereference (targets from the caches) → due? → cycle → status → metrics → events.
+async fn reconcile_inner(
+    audit: &GoHealthAudit,
+    ctx: &Context,
+    namespace: &str,
+    key: &str,
+    state: &mut AuditState,
+) -> Result<Action, Error> {
+    let cfg = validate(&audit.spec)?;
     // The staleness alert compares the last successful audit against twice this interval.
-    ctx.metrics.set_audit_interval(namespace, name, interval.as_secs_f64());
-    let selector = discover::selector_string(&audit.spec.selector)?;
-    let key = format!("{namespace}/{name}");
-
-    // dereference: the pods the audit selects
-    let pods = list_pods(&ctx.client, audit, namespace, &selector).await?;
-    let targets = discover::select_targets(pods);
-    let fingerprint: Vec<(String, Option<String>)> =
-        targets.iter().map(|t| (t.target.key(), t.pod.status.as_ref().and_then(|s| s.pod_ip.clone()))).collect();
+    ctx.metrics.set_interval(&mut state.series, cfg.interval.as_secs_f64());
+    // The caches are filled once at start; until then an audit would see no targets at all.
+    wait_ready(&ctx.pods).await?;
+    if cfg.namespace_selector.is_some() {
+        wait_ready(&ctx.namespaces).await?;
+    }
+    let by = Selection { namespace, selector: &cfg.selector, namespace_selector: cfg.namespace_selector.as_ref() };
+    let targets = targets::select(&ctx.pods.state(), &ctx.namespaces.state(), &by);
+    let fingerprint = cycle::fingerprint(&targets);
 
     let now = jiff::Timestamp::now();
-    // The state is taken out of the shared map for the audit, so audits of different resources run in
-    // parallel (the controller never reconciles one object twice at once).
-    let mut state =
-        ctx.state.lock().await.remove(&key).unwrap_or_else(|| AuditState::from_status(audit.status.as_ref()));
-    let due = audit::due(&state, audit, &fingerprint, interval, now);
+    let due = cycle::due(state, audit.metadata.generation, &fingerprint, cfg.interval, now);
     if let Some(wait) = due.wait {
-        ctx.state.lock().await.insert(key, state);
         return Ok(Action::requeue(wait));
     }
 
     info!(audit = %key, targets = targets.len(), reason = due.reason, "audit starting");
-    let outcome = audit::run_cycle(&ctx.client, &ctx.collector, audit, targets, &mut state, now).await;
+    let audit_ref = cycle::AuditRef { namespace, generation: audit.metadata.generation };
+    let outcome = cycle::run(&ctx.client, &ctx.limiter, &audit_ref, &cfg, targets, state, now).await;
     state.fingerprint = Some(fingerprint);
     state.last_audit = Some(now);
-    let history = state.history_status();
-    ctx.state.lock().await.insert(key.clone(), state);
 
     let now_time = Time(jiff::Timestamp::now());
-    let status = report::build_status(
+    let status = status::build_status(
         audit.status.as_ref(),
         audit.metadata.generation,
         &outcome.report,
         outcome.conditions,
-        history,
+        state.history_status(),
         &now_time,
     );
-    patch_status(&ctx.client, namespace, name, &status).await?;
-    ctx.metrics.publish_audit(namespace, name, &outcome.report);
-    publish_events(ctx, audit, &status).await;
+    patch_status(&ctx.client, namespace, &audit.name_any(), &status).await?;
+    ctx.metrics.publish_report(&mut state.series, &outcome.report);
+    events::publish(&ctx.recorder, &audit.object_ref(&()), events::plan(audit.status.as_ref(), &status)).await;
     info!(
         audit = %key,
         targets = outcome.report.targets.len(),
@@ -296,22 +351,17 @@ async fn reconcile_inner(audit: &GoHealthAudit, ctx: &Context, namespace: &str, 
         seconds = outcome.report.duration_seconds,
         "audit complete"
     );
-    Ok(Action::requeue(interval))
+    Ok(Action::requeue(cfg.interval))
 }
 
-async fn list_pods(client: &Client, audit: &GoHealthAudit, namespace: &str, selector: &str) -> Result<Vec<Pod>, Error> {
-    let lp = ListParams::default().labels(selector);
-    let Some(ns_selector) = &audit.spec.namespace_selector else {
-        return Ok(Api::<Pod>::namespaced(client.clone(), namespace).list(&lp).await?.items);
-    };
-    let ns_lp = ListParams::default().labels(&discover::selector_string(ns_selector)?);
-    let namespaces = Api::<Namespace>::all(client.clone()).list(&ns_lp).await?;
-    let mut pods = Vec::new();
-    for ns in namespaces.items {
-        let ns_name = ns.name_any();
-        pods.extend(Api::<Pod>::namespaced(client.clone(), &ns_name).list(&lp).await?.items);
+async fn wait_ready<K: kube::Resource + Clone>(store: &Store<K>) -> Result<(), Error>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    match tokio::time::timeout(CACHE_WAIT, store.wait_until_ready()).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Error::CacheNotReady),
     }
-    Ok(pods)
 }
 
 async fn patch_status(client: &Client, namespace: &str, name: &str, status: &GoHealthAuditStatus) -> Result<(), Error> {
@@ -323,44 +373,4 @@ async fn patch_status(client: &Client, namespace: &str, name: &str, status: &GoH
     });
     api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     Ok(())
-}
-
-/// Events for changes that matter: new warning/critical findings and Ready/Degraded transitions.
-async fn publish_events(ctx: &Context, audit: &GoHealthAudit, status: &GoHealthAuditStatus) {
-    let reference = audit.object_ref(&());
-    let mut events = Vec::new();
-    for f in report::new_findings(audit.status.as_ref(), &status.findings).into_iter().take(10) {
-        let where_ = f.target.as_ref().map(|t| format!("{}: ", t.key())).unwrap_or_default();
-        let mut note = format!("{where_}{}", f.message);
-        note.truncate(1000);
-        events.push(Event {
-            type_: EventType::Warning,
-            reason: f.check.as_str().to_string(),
-            note: Some(note),
-            action: "Audit".into(),
-            secondary: None,
-        });
-    }
-    let before: BTreeMap<&str, &str> = audit
-        .status
-        .as_ref()
-        .map(|s| s.conditions.iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect())
-        .unwrap_or_default();
-    for c in &status.conditions {
-        if before.get(c.type_.as_str()) != Some(&c.status.as_str()) {
-            let bad = (c.type_ == report::CONDITION_DEGRADED) == (c.status == "True");
-            events.push(Event {
-                type_: if bad { EventType::Warning } else { EventType::Normal },
-                reason: c.reason.clone(),
-                note: Some(format!("{}={}: {}", c.type_, c.status, c.message)),
-                action: "Audit".into(),
-                secondary: None,
-            });
-        }
-    }
-    for ev in events {
-        if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
-            warn!(error = %e, reason = %ev.reason, "could not publish event");
-        }
-    }
 }

@@ -6,11 +6,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use gohealth_core::diagnose::config::ChecksSpec;
+use gohealth_core::diagnose::config::{
+    GcPressureCheck, GoroutineGrowthCheck, GoroutineLeakCheck, LockContentionCheck, LongBlockedCheck,
+    PanicRestartsCheck, SimpleThresholdCheck,
+};
 pub use gohealth_core::diagnose::history::TargetHistory;
 use gohealth_core::finding::Finding;
-
-use crate::admission::spec::AdmissionSpec;
 
 /// Most targets listed in status; the count is always exact.
 pub const MAX_STATUS_TARGETS: usize = 100;
@@ -69,6 +70,96 @@ fn default_interval() -> String {
     "5m".into()
 }
 
+// spec.admission: the admission-plugin audit of the cluster's kube-apiserver.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionSpec {
+    /// Audit the kube-apiserver admission-plugin configuration. Default false.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Preview an upgrade: compute findings for this Kubernetes version (e.g. "1.25") instead of the running one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+    /// Name of a ConfigMap in the audit's namespace whose `plugins.yaml` key extends or overrides
+    /// the embedded knowledge base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge_base_config_map: Option<String>,
+}
+
+/// Per-check switches and thresholds. Durations are Go durations; every check is on by default.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChecksSpec {
+    /// How far back trend checks (growth, GC pressure) look, as a Go duration. Default 1h.
+    #[serde(default = "default_trend_window")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) > duration('0s')").message("trendWindow must be a positive duration such as 1h"))]
+    pub trend_window: String,
+    #[serde(default)]
+    pub goroutine_leak: GoroutineLeakCheck,
+    #[serde(default)]
+    pub proven_goroutine_leak: ProvenGoroutineLeakSpec,
+    #[serde(default)]
+    pub long_blocked_goroutines: LongBlockedCheck,
+    #[serde(default)]
+    pub ticker_loop_growth: SimpleThresholdCheck,
+    #[serde(default)]
+    pub goexit_in_defer: SimpleThresholdCheck,
+    #[serde(default)]
+    pub lock_contention: LockContentionCheck,
+    #[serde(default)]
+    pub gc_pressure: GcPressureCheck,
+    #[serde(default)]
+    pub go_panic_restarts: PanicRestartsCheck,
+    #[serde(default)]
+    pub goroutine_growth: GoroutineGrowthCheck,
+}
+
+fn default_trend_window() -> String {
+    "1h".into()
+}
+
+impl Default for ChecksSpec {
+    fn default() -> Self {
+        ChecksSpec {
+            trend_window: default_trend_window(),
+            goroutine_leak: Default::default(),
+            proven_goroutine_leak: Default::default(),
+            long_blocked_goroutines: Default::default(),
+            ticker_loop_growth: Default::default(),
+            goexit_in_defer: Default::default(),
+            lock_contention: Default::default(),
+            gc_pressure: Default::default(),
+            go_panic_restarts: Default::default(),
+            goroutine_growth: Default::default(),
+        }
+    }
+}
+
+/// ProvenGoroutineLeak: the runtime's goroutineleak profile (Go 1.27; 1.26 with the experiment).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenGoroutineLeakSpec {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Fetching the profile forces a GC in the target, so it runs on its own interval. Default 4h.
+    #[serde(default = "default_proven_interval")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) > duration('0s')").message("interval must be a positive duration such as 4h"))]
+    pub interval: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_proven_interval() -> String {
+    "4h".into()
+}
+
+impl Default for ProvenGoroutineLeakSpec {
+    fn default() -> Self {
+        ProvenGoroutineLeakSpec { enabled: true, interval: default_proven_interval() }
+    }
+}
+
 /// How to reach the pprof endpoints. Pod annotations used by Pyroscope/Grafana Alloy
 /// (`profiles.grafana.com/*`) take precedence; then these settings; then a container port named
 /// `pprof` or `http-pprof`. Only the pod's own IP is ever contacted.
@@ -87,7 +178,7 @@ pub struct PprofSpec {
     pub scheme: Scheme,
     /// Timeout of one request, as a Go duration. Default 10s.
     #[serde(default = "default_timeout")]
-    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')").message("timeout must be a duration such as 10s"))]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) > duration('0s')").message("timeout must be a positive duration such as 10s"))]
     pub timeout: String,
     /// Largest response accepted, after decompression, in bytes. Default 64 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]

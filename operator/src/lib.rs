@@ -1,18 +1,24 @@
-//! gohealth operator: the shell around `gohealth-core` (pure checks) and `gohealth-pprof` (parsers).
+//! gohealth operator: the Kubernetes shell around `gohealth-core` (pure checks) and `gohealth-pprof`
+//! (parsers).
 //!
-//! The audit cycle is a pipeline of plain functions: `discover` (pods → targets) → `collect`
-//! (targets → snapshots over HTTP) → `gohealth_core::diagnose` (snapshots + history → findings) →
-//! `report` (findings → status, events, metrics). Only `controller` and the HTTP parts of `collect`
-//! touch the network.
+//! One reconcile is a pipeline (see `controller`): [`validate`] (spec → typed config) →
+//! [`dereference`] (targets from the reflector caches, credentials, admission observations) →
+//! [`cycle`] ([`scrape`], the I/O, then [`evaluate`], pure) → [`status`] and [`events`] (planned
+//! purely, then applied) and [`metrics`]. [`state`] keeps one object per audit between cycles.
 
-pub mod admission;
-pub mod analyze;
-pub mod audit;
-pub mod collect;
+pub mod cli;
 pub mod controller;
 pub mod crd;
-pub mod discover;
+pub mod cycle;
+pub mod dereference;
+pub mod evaluate;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod report;
+pub mod scrape;
+pub mod selector;
+pub mod state;
+pub mod status;
 pub mod telemetry;
+pub mod validate;

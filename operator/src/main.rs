@@ -18,10 +18,9 @@ enum Command {
     /// Print the GoHealthAudit CustomResourceDefinition as YAML.
     Crd,
     /// Diagnose saved pprof dumps or a live pprof URL (single-snapshot checks).
-    Analyze(gohealth::analyze::AnalyzeArgs),
+    Analyze(gohealth::cli::analyze::AnalyzeArgs),
     /// Audit kube-apiserver admission-plugin flags from files (manifests, units, scripts, configs).
-    Admission(gohealth::admission::cli::AdmissionArgs),
-    // (other subcommands: analyze, admission)
+    Admission(gohealth::cli::admission::AdmissionArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,7 +38,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => gohealth::controller::main(args),
-        Command::Analyze(args) => gohealth::analyze::main(args),
-        Command::Admission(args) => gohealth::admission::cli::main(args),
+        Command::Analyze(args) => gohealth::cli::analyze::main(args),
+        Command::Admission(args) => gohealth::cli::admission::main(args),
     }
 }

@@ -148,7 +148,8 @@ mod tests {
         health.set_ready();
         assert_eq!(get(addr, "/readyz").await.0, 200);
 
-        metrics.observe_reconcile("ns", "a", 0.5, None);
+        let mut audit = metrics.audit_series("ns", "a");
+        metrics.record_reconcile(&mut audit, 0.5, None);
         let (code, body) = get(addr, "/metrics").await;
         assert_eq!(code, 200);
         assert!(body.contains("text/plain; version=0.0.4"), "{body}");

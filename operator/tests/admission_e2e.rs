@@ -8,11 +8,13 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use gohealth::admission::live::{audit_live, fetch_metrics, plugins_from_metrics};
-use gohealth::admission::spec::AdmissionSpec;
+use gohealth::dereference::admission::{AdmissionOutcome, audit_live, fetch_metrics};
+use gohealth::validate::AdmissionConfig;
 use gohealth_core::admission::args::flags_from_args;
-use gohealth_core::admission::check::{effective, evaluate};
+use gohealth_core::admission::checks::evaluate;
+use gohealth_core::admission::effective::effective;
 use gohealth_core::admission::kb::KnowledgeBase;
+use gohealth_core::admission::observed::plugins_from_metrics;
 use gohealth_core::admission::version::KubeVersion;
 use gohealth_core::finding::{CheckId, Severity};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -24,7 +26,7 @@ const FLAGS: [&str; 2] = [
     "--disable-admission-plugins=ServiceAccount",
 ];
 
-fn has(o: &gohealth::admission::live::AdmissionOutcome, check: CheckId, plugin: &str) -> bool {
+fn has(o: &AdmissionOutcome, check: CheckId, plugin: &str) -> bool {
     o.findings.iter().any(|f| f.check == check && f.plugin.as_deref() == Some(plugin))
 }
 
@@ -49,7 +51,7 @@ async fn admission_audit_against_real_apiserver() {
     .expect("pod");
     pods.create(&PostParams::default(), &pod).await.expect("create mirror pod");
 
-    let spec = AdmissionSpec { enabled: true, ..Default::default() };
+    let spec = AdmissionConfig { target_version: None, knowledge_base_config_map: None };
     let o = audit_live(&client, &spec, None).await;
     assert!(o.observed, "{}", o.message);
     assert_eq!(o.status.source, "MirrorPod");
@@ -70,7 +72,7 @@ async fn admission_audit_against_real_apiserver() {
     assert!(!eff.contains("ServiceAccount"));
 
     // upgrade preview through the spec
-    let preview = AdmissionSpec { enabled: true, target_version: Some("1.38".into()), ..Default::default() };
+    let preview = AdmissionConfig { target_version: KubeVersion::parse("1.38"), knowledge_base_config_map: None };
     let p = audit_live(&client, &preview, None).await;
     assert_eq!(p.status.evaluated_version.as_deref(), Some("1.38"));
 

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::GoProgram;
-use gohealth::collect::endpoint::{Endpoint, EndpointSource, resolve};
-use gohealth::collect::http::{Collector, CollectorOptions, DEFAULT_MAX_BODY_BYTES};
-use gohealth::collect::scrape::ScrapePlan;
 use gohealth::crd::PprofSpec;
+use gohealth::scrape::endpoint::{Endpoint, EndpointSource, resolve};
+use gohealth::scrape::http::{Collector, CollectorOptions, DEFAULT_MAX_BODY_BYTES};
+use gohealth::scrape::profiles::ScrapePlan;
 use gohealth_core::scrape_error::ScrapeError;
 use gohealth_core::snapshot::Snapshot;
 use gohealth_pprof::model::{ContentionKind, GoroutineGroup, GoroutineProfile};
@@ -51,7 +51,7 @@ fn pod_for(ip: &str, port: u16) -> Pod {
 }
 
 fn endpoint_of(prog: &GoProgram) -> Endpoint {
-    let e = resolve(&pod_for(&prog.ip, prog.port), &PprofSpec::default()).unwrap();
+    let e = resolve(&pod_for(&prog.ip, prog.port), &gohealth::validate::pprof(&PprofSpec::default()).unwrap()).unwrap();
     assert_eq!(e.source, EndpointSource::NamedPort);
     assert_eq!(e.base_url, format!("http://{}:{}/debug/pprof", prog.ip, prog.port));
     e
@@ -150,8 +150,8 @@ async fn healthy_every_format_agrees_with_the_runtime() {
             if g.labels.is_empty() {
                 unlabelled += g.count;
             } else {
-                assert_eq!(g.labels.get("worker").map(String::as_str), Some("consumer"), "{name}");
-                *by_shard.entry(g.labels.get("queue shard").cloned().unwrap_or_default()).or_default() += g.count;
+                assert_eq!(g.labels.get("worker"), Some("consumer"), "{name}");
+                *by_shard.entry(g.labels.get("queue shard").unwrap_or_default().to_string()).or_default() += g.count;
             }
         }
         assert_eq!(by_shard, BTreeMap::from([("0".to_string(), 250), ("2".to_string(), 250)]), "{name}");
@@ -326,7 +326,11 @@ async fn hostile_targets_fail_typed_and_bounded_while_good_ones_complete() {
     for p in &good {
         targets.push((p.name.clone(), endpoint_of(p)));
     }
-    targets.push(("refused".into(), resolve(&pod_for("127.0.4.30", refused_port), &PprofSpec::default()).unwrap()));
+    targets.push((
+        "refused".into(),
+        resolve(&pod_for("127.0.4.30", refused_port), &gohealth::validate::pprof(&PprofSpec::default()).unwrap())
+            .unwrap(),
+    ));
 
     let start = Instant::now();
     let outcomes: Vec<Outcome> = futures::future::join_all(targets.iter().map(|(name, ep)| {

@@ -58,7 +58,18 @@ fn every_goroutine_format_gives_total_groups_and_findings() {
                 "{v}/{file}: {found:?}"
             );
             for f in r["findings"].as_array().unwrap() {
-                for key in ["check", "severity", "message", "function", "file", "line", "count"] {
+                for key in [
+                    "check",
+                    "severity",
+                    "confidence",
+                    "message",
+                    "function",
+                    "file",
+                    "line",
+                    "count",
+                    "plugin",
+                    "evidence",
+                ] {
                     assert!(f.get(key).is_some(), "{v}/{file}: finding without {key}: {f}");
                 }
             }

@@ -156,9 +156,91 @@ async fn schema_rejects_nonsense_at_admission() {
     assert!(err.to_string().contains("at least 10s"), "{err}");
     let err = create(json!({"selector": {"matchLabels": {"a": "b"}}, "interval": "soon"})).await.expect_err("soon");
     assert!(err.to_string().contains("interval"), "{err}");
+    // Zero durations are refused wherever a duration is (a 0s timeout would fail every scrape).
+    for (spec, field) in [
+        (json!({"pprof": {"timeout": "0s"}}), "timeout"),
+        (json!({"checks": {"trendWindow": "0s"}}), "trendWindow"),
+        (json!({"checks": {"trendWindow": "1 hour"}}), "trendWindow"),
+        (json!({"checks": {"provenGoroutineLeak": {"interval": "0m"}}}), "interval"),
+    ] {
+        let mut full = json!({"selector": {"matchLabels": {"a": "b"}}});
+        full.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+        let err = create(full.clone()).await.expect_err("zero or malformed duration");
+        assert!(err.to_string().contains(field), "{full}: {err}");
+    }
     let ok = create(json!({"selector": {"matchLabels": {"a": "b"}}})).await.expect("valid audit");
     assert_eq!(ok.data["spec"]["interval"], "5m", "default applied by the apiserver");
     // `kubectl explain` shows our descriptions
     let out = cp.kubectl(&["explain", "gha.spec.interval"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Go duration"), "{out:?}");
+}
+
+/// A spec the schema no longer admits can still be stored (written before a rule existed, or under an
+/// older CRD): the operator names the bad field in `Ready=False, reason InvalidSpec` instead of
+/// scraping with a fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_spec_names_the_field() {
+    let cp = ControlPlane::start(&[]);
+    let client = cp.client().await;
+    // The committed CRD without its CEL rules: what an older release of the CRD let through.
+    let yaml = std::fs::read_to_string(repo_root().join("crds/gohealthaudits.gohealth.dev.yaml")).unwrap();
+    let mut crd: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
+    strip_validations(&mut crd);
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    crds.patch(
+        "gohealthaudits.gohealth.dev",
+        &kube::api::PatchParams::apply("gohealth-e2e").force(),
+        &kube::api::Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply the CRD without rules");
+    wait_for(Duration::from_secs(30), "CRD established", || async {
+        let c = crds.get("gohealthaudits.gohealth.dev").await.ok()?;
+        c.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+    })
+    .await;
+    ensure_namespace(&client, "bad", &[]).await;
+    for (name, spec) in [
+        ("timeout", json!({"pprof": {"timeout": "0s"}})),
+        ("window", json!({"checks": {"trendWindow": "1 hour"}})),
+        ("proven", json!({"checks": {"provenGoroutineLeak": {"interval": "often"}}})),
+        ("interval", json!({"interval": "5s"})),
+    ] {
+        let mut full = json!({"selector": {"matchLabels": {"app": "x"}}});
+        full.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+        let body = json!({
+            "apiVersion": "gohealth.dev/v1alpha1", "kind": "GoHealthAudit",
+            "metadata": {"name": name, "namespace": "bad"}, "spec": full
+        });
+        apply_audit(&client, "bad", body).await;
+    }
+    let mut operator = Operator::start(&cp.kubeconfig, &[]);
+    for (name, field) in [
+        ("timeout", "spec.pprof.timeout"),
+        ("window", "spec.checks.trendWindow"),
+        ("proven", "spec.checks.provenGoroutineLeak.interval"),
+        ("interval", "spec.interval"),
+    ] {
+        let obj =
+            wait_for_audit(&client, "bad", name, WAIT, |o| condition(o, "Ready").as_deref() == Some("False")).await;
+        let ready =
+            obj["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap().clone();
+        assert_eq!(ready["reason"], "InvalidSpec", "{name}: {ready}");
+        let message = ready["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{name}: the message names {field}: {message}");
+        assert!(obj["status"]["targets"].is_null(), "{name}: nothing was scraped with a fallback: {obj}");
+    }
+    assert_eq!(operator.stop(), Some(0), "operator log:\n{}", operator.log());
+}
+
+fn strip_validations(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.remove("x-kubernetes-validations");
+            map.values_mut().for_each(strip_validations);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_validations),
+        _ => {}
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use gohealth_core::diagnose::config::ChecksSpec;
+use gohealth_core::diagnose::config::ChecksConfig;
 use gohealth_core::diagnose::diagnose;
 use gohealth_core::diagnose::history::TargetHistoryRing;
 use gohealth_core::finding::{CheckId, Confidence, Finding, TargetRef};
@@ -49,8 +49,8 @@ fn target() -> TargetRef {
 }
 
 /// Thresholds lowered to the capture program's small counts (1–3 goroutines per site).
-fn low_thresholds() -> ChecksSpec {
-    let mut c = ChecksSpec::default();
+fn low_thresholds() -> ChecksConfig {
+    let mut c = ChecksConfig::default();
     c.goroutine_leak.min_goroutines = 1;
     c.goexit_in_defer.min_goroutines = 1;
     c.ticker_loop_growth.min_goroutines = 1;
@@ -58,7 +58,7 @@ fn low_thresholds() -> ChecksSpec {
     c
 }
 
-fn run(s: &Snapshot, checks: &ChecksSpec) -> Vec<Finding> {
+fn run(s: &Snapshot, checks: &ChecksConfig) -> Vec<Finding> {
     diagnose(&target(), s, &TargetHistoryRing::default(), checks)
 }
 
@@ -125,7 +125,7 @@ fn default_thresholds_raise_nothing_on_the_capture_program() {
             block: Some(contention(v, "block-debug1.txt")),
             ..Default::default()
         };
-        let f = run(&s, &ChecksSpec::default());
+        let f = run(&s, &ChecksConfig::default());
         // Only the 300 ms mutex burst may be reported; no goroutine check fires at 1–3 goroutines
         // per site, and the MemStats are calm.
         for x in &f {
@@ -141,7 +141,7 @@ fn goroutineleak_profile_is_proven() {
             let mut p = goroutines(v, file);
             p.leak_profile = true;
             let s = Snapshot { at: 1, leaks: Some(p), ..Default::default() };
-            let f = run(&s, &ChecksSpec::default());
+            let f = run(&s, &ChecksConfig::default());
             let proven: Vec<&Finding> = f.iter().filter(|x| x.check == CheckId::ProvenGoroutineLeak).collect();
             let total: u64 = proven.iter().filter_map(|x| x.count).sum();
             assert_eq!(total, 10, "{v}/{file}: {proven:#?}");
@@ -160,7 +160,7 @@ fn goroutineleak_profile_is_proven() {
             goroutines_full: Some(goroutines(v, "goroutine-debug2-after-leak.txt")),
             ..Default::default()
         };
-        let f = run(&s, &ChecksSpec::default());
+        let f = run(&s, &ChecksConfig::default());
         let total: u64 = f.iter().filter(|x| x.check == CheckId::ProvenGoroutineLeak).filter_map(|x| x.count).sum();
         assert_eq!(total, 10, "{v}: {f:#?}");
     }
@@ -189,16 +189,19 @@ fn contention_fixtures() {
         for file in ["mutex-disabled-debug1.txt", "mutex.pb.gz"] {
             let p = contention(v, file);
             let s = Snapshot { at: 1, mutex: Some(p.clone()), ..Default::default() };
-            let f = run(&s, &ChecksSpec::default());
+            let f = run(&s, &ChecksConfig::default());
             let disabled = f.iter().any(|x| x.check == CheckId::ContentionProfilingDisabled);
             assert_eq!(disabled, p.sampling_period == Some(0) && p.sites.is_empty(), "{v}/{file}");
         }
         // The disabled mutex text says `sampling period=0`: reported.
         let s = Snapshot { at: 1, mutex: Some(contention(v, "mutex-disabled-debug1.txt")), ..Default::default() };
-        assert!(run(&s, &ChecksSpec::default()).iter().any(|x| x.check == CheckId::ContentionProfilingDisabled), "{v}");
+        assert!(
+            run(&s, &ChecksConfig::default()).iter().any(|x| x.check == CheckId::ContentionProfilingDisabled),
+            "{v}"
+        );
         // The disabled block text has no sampling-period line: no claim either way.
         let s = Snapshot { at: 1, block: Some(contention(v, "block-disabled-debug1.txt")), ..Default::default() };
-        assert!(run(&s, &ChecksSpec::default()).is_empty(), "{v}");
+        assert!(run(&s, &ChecksConfig::default()).is_empty(), "{v}");
     }
 }
 
@@ -206,6 +209,6 @@ fn contention_fixtures() {
 fn heap_fixture_is_no_gc_pressure() {
     for v in VERSIONS {
         let s = Snapshot { at: 1, mem_stats: Some(mem_stats(v)), ..Default::default() };
-        assert!(run(&s, &ChecksSpec::default()).is_empty(), "{v}");
+        assert!(run(&s, &ChecksConfig::default()).is_empty(), "{v}");
     }
 }

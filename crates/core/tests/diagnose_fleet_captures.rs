@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use gohealth_core::diagnose::config::ChecksSpec;
+use gohealth_core::diagnose::config::ChecksConfig;
 use gohealth_core::diagnose::diagnose;
 use gohealth_core::diagnose::history::History;
 use gohealth_core::finding::{CheckId, Confidence, Finding, TargetRef};
@@ -66,15 +66,15 @@ fn target(program: &str) -> TargetRef {
     TargetRef { namespace: "fleet".into(), pod: program.into(), container: None }
 }
 
-fn checks() -> ChecksSpec {
-    let mut c = ChecksSpec::default();
+fn checks() -> ChecksConfig {
+    let mut c = ChecksConfig::default();
     // The captures last 3 minutes: minutes appear after a GC plus one minute.
     c.long_blocked_goroutines.min_wait_minutes = 1;
     c
 }
 
 /// Replays every round through the history ring; returns the findings of each audit.
-fn replay(program: &str, checks: &ChecksSpec) -> Vec<Vec<Finding>> {
+fn replay(program: &str, checks: &ChecksConfig) -> Vec<Vec<Finding>> {
     let mut history = History::default();
     let key = target(program).key();
     snapshots(program)

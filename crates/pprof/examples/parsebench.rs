@@ -3,10 +3,11 @@
 //! ```sh
 //! cargo run --release --example parsebench -- debug2 goroutine-10000-debug2.txt [min_iters] [min_secs]
 //! ```
-//! Prints one line: `format=… bytes=… iters=… median_ms=… mb_per_s=… peak_mb=… peak_ratio=…`.
+//! Prints one line: `format=… bytes=… inflated=… iters=… median_ms=… mb_per_s=… peak_mb=… peak_ratio=…`.
 //! `peak_mb` is the process's peak RSS during the timed parses (VmHWM, reset through
 //! `/proc/self/clear_refs` after loading the input) minus the RSS before the input was read:
-//! input bytes plus the parser's working set. `peak_ratio` is `peak_mb` over the input size.
+//! input bytes plus the parser's working set. `inflated` is the input's gunzipped size (the
+//! input size for text); `peak_ratio` is `peak_mb` over it.
 
 use std::time::{Duration, Instant};
 
@@ -63,15 +64,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     times.sort();
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
     let peak_kb = status_kb("VmHWM:").unwrap_or(0).saturating_sub(rss_before_kb);
+    // measured after the peak, so this gunzip is not counted in it
+    let inflated = pprof::gunzip_limited(&data, 1 << 30).map_or(data.len(), |d| d.len());
     let mb = data.len() as f64 / 1e6;
     let ms = median.as_secs_f64() * 1e3;
     println!(
-        "format={format} bytes={} iters={} median_ms={ms:.3} mb_per_s={:.1} peak_mb={:.2} peak_ratio={:.2} total={} groups={}",
+        "format={format} bytes={} inflated={inflated} iters={} median_ms={ms:.3} mb_per_s={:.1} peak_mb={:.2} peak_ratio={:.2} total={} groups={}",
         data.len(),
         times.len(),
         mb / median.as_secs_f64().max(1e-12),
         peak_kb as f64 / 1e3 * 1.024,
-        (peak_kb as f64 * 1024.0) / (data.len().max(1) as f64),
+        (peak_kb as f64 * 1024.0) / (inflated.max(1) as f64),
         first_total,
         first_groups,
     );

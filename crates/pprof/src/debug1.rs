@@ -13,12 +13,11 @@ use std::collections::BTreeMap;
 
 use super::ParseError;
 use super::detect::detect_plain;
-use super::labels::parse_label_set;
 use super::model::{
     ContentionKind, ContentionProfile, ContentionSite, GoroutineGroup, GoroutineProfile, HeapProfile, MemStats,
     ProfileFormat,
 };
-use super::text::{FrameLines, as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
+use super::text::{Stacks, as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
 
 /// Checks that `data` is `want` (so a heap profile given to the goroutine parser says so).
 pub(super) fn expect(data: &[u8], want: ProfileFormat) -> Result<(), ParseError> {
@@ -66,39 +65,38 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
     let total = parse_u64(rest.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, hline, "bad total in header"))?;
     let mut profile = GoroutineProfile { total, groups: Vec::new(), leak_profile: name.trim() == "goroutineleak" };
     let mut current: Option<GoroutineGroup> = None;
-    let mut frames = FrameLines::default();
+    let mut stacks = Stacks::default();
+    // A record ends at a blank line, at the next record or at the end.
+    let end = |current: &mut Option<GoroutineGroup>, stacks: &mut Stacks<'_>, groups: &mut Vec<GoroutineGroup>| {
+        if let Some(mut g) = current.take() {
+            g.frames = stacks.finish();
+            groups.push(g);
+        }
+    };
     for (n, line) in it {
         if line.is_empty() {
-            profile.groups.extend(current.take());
+            end(&mut current, &mut stacks, &mut profile.groups);
         } else if let Some(rest) = line.strip_prefix("# labels: ") {
-            if let (Some(g), Some((labels, _))) = (current.as_mut(), parse_label_set(rest.trim())) {
+            if let Some(g) = current.as_mut()
+                && let Some(labels) = stacks.labels(rest.trim())
+            {
                 g.labels = labels;
             }
         } else if line.starts_with("#\t") {
-            if let Some(g) = current.as_mut()
-                && let Some(f) = frames.get(line, frame_comment)
-            {
-                g.frames.push(f);
+            if current.is_some() {
+                stacks.push_line(line, frame_comment);
             }
-        } else if let Some((count, pcs)) = line.split_once(" @") {
-            profile.groups.extend(current.take());
+        } else if let Some((count, _pcs)) = line.split_once(" @") {
+            end(&mut current, &mut stacks, &mut profile.groups);
             let count = parse_u64(count.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, n, "bad record count"))?;
-            // One PC per printed frame, give or take hidden runtime frames and inlining: size
-            // the vector once instead of growing it.
-            let pcs = pcs.bytes().filter(|&c| c == b' ').count();
-            current = Some(GoroutineGroup {
-                count,
-                leaked: profile.leak_profile,
-                frames: Vec::with_capacity(pcs.min(256)),
-                ..GoroutineGroup::default()
-            });
+            current = Some(GoroutineGroup { count, leaked: profile.leak_profile, ..GoroutineGroup::default() });
         } else if line.trim() == "@" || line.ends_with(" @") {
             // a record with no PCs at all: keep the count
-            profile.groups.extend(current.take());
+            end(&mut current, &mut stacks, &mut profile.groups);
         }
         // Anything else (future comment lines) is ignored.
     }
-    profile.groups.extend(current.take());
+    end(&mut current, &mut stacks, &mut profile.groups);
     Ok(profile)
 }
 
@@ -123,7 +121,13 @@ pub fn parse_contention_debug1(data: &[u8]) -> Result<ContentionProfile, ParseEr
     // but do not rely on the order).
     let mut cycles: Vec<u64> = Vec::new();
     let mut current: Option<ContentionSite> = None;
-    let mut frames = FrameLines::default();
+    let mut stacks = Stacks::default();
+    let end = |current: &mut Option<ContentionSite>, stacks: &mut Stacks<'_>, sites: &mut Vec<ContentionSite>| {
+        if let Some(mut s) = current.take() {
+            s.frames = stacks.finish();
+            sites.push(s);
+        }
+    };
     for (n, line) in it {
         if let Some(v) = line.strip_prefix("cycles/second=") {
             // Go prints a float when the estimate is not integral on some platforms.
@@ -131,13 +135,11 @@ pub fn parse_contention_debug1(data: &[u8]) -> Result<ContentionProfile, ParseEr
         } else if let Some(v) = line.strip_prefix("sampling period=") {
             profile.sampling_period = parse_u64(v.trim());
         } else if line.starts_with("#\t") {
-            if let Some(s) = current.as_mut()
-                && let Some(f) = frames.get(line, frame_comment)
-            {
-                s.frames.push(f);
+            if current.is_some() {
+                stacks.push_line(line, frame_comment);
             }
         } else if let Some((nums, _pcs)) = line.split_once(" @") {
-            profile.sites.extend(current.take());
+            end(&mut current, &mut stacks, &mut profile.sites);
             let mut parts = nums.split_whitespace();
             let cyc = parts.next().and_then(parse_i64);
             let count = parts.next().and_then(parse_i64);
@@ -145,13 +147,16 @@ pub fn parse_contention_debug1(data: &[u8]) -> Result<ContentionProfile, ParseEr
                 return Err(malformed(CONTENTION_FMT, n, "bad `<cycles> <count> @` record"));
             };
             cycles.push(u64::try_from(cyc).unwrap_or(0));
-            current =
-                Some(ContentionSite { count: u64::try_from(count).unwrap_or(0), delay_ns: 0, frames: Vec::new() });
+            current = Some(ContentionSite {
+                count: u64::try_from(count).unwrap_or(0),
+                delay_ns: 0,
+                frames: Default::default(),
+            });
         } else if line.is_empty() {
-            profile.sites.extend(current.take());
+            end(&mut current, &mut stacks, &mut profile.sites);
         }
     }
-    profile.sites.extend(current.take());
+    end(&mut current, &mut stacks, &mut profile.sites);
     let cps = cycles_per_second.filter(|c| *c > 0);
     for (site, c) in profile.sites.iter_mut().zip(cycles) {
         site.delay_ns = match cps {

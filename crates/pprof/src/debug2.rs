@@ -18,9 +18,9 @@
 
 use super::ParseError;
 use super::debug1::expect;
-use super::labels::{label_set_len, parse_label_set};
-use super::model::{Frame, GoroutineGroup, GoroutineProfile, ProfileFormat};
-use super::text::{FxHashMap, as_text, find_byte, parse_u64, split_file_line};
+use super::labels::label_set_len;
+use super::model::{GoroutineGroup, GoroutineProfile, ProfileFormat};
+use super::text::{FxHashMap, Stacks, as_text, find_byte, parse_u64, split_file_line};
 
 /// Goroutine ids kept per group (the count is exact; ids are examples).
 pub const GOIDS_PER_GROUP: usize = 16;
@@ -82,9 +82,6 @@ pub fn parse_traceback(data: &[u8]) -> Result<Traceback, ParseError> {
     Ok(p.into_traceback(truncated))
 }
 
-/// `(function, file, line)` borrowed from the input.
-type FrameRef<'a> = (&'a str, &'a str, u32);
-
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct AttrKey<'a> {
     state: &'a str,
@@ -128,8 +125,8 @@ struct Acc {
 
 #[derive(Default)]
 struct Parser<'a> {
-    frame_ids: FxHashMap<FrameRef<'a>, u32>,
-    frames: Vec<FrameRef<'a>>,
+    /// Frames (interned as they are read) and, at the end, the groups' shared stacks.
+    stacks: Stacks<'a>,
     attr_ids: FxHashMap<AttrKey<'a>, u32>,
     attrs: Vec<AttrKey<'a>>,
     /// Group key: attr id followed by frame ids.
@@ -177,11 +174,11 @@ impl<'a> Parser<'a> {
             let (file, lineno) = split_file_line(file_line).unwrap_or(("", 0));
             match pending {
                 Pending::Func(func) => {
-                    let id = intern(&mut self.frame_ids, &mut self.frames, (func, file, lineno));
+                    let id = self.stacks.frame_id((func, file, lineno));
                     self.key.push(id);
                 }
                 Pending::CreatedBy(func, parent) => {
-                    let id = intern(&mut self.frame_ids, &mut self.frames, (func, file, lineno));
+                    let id = self.stacks.frame_id((func, file, lineno));
                     if let Some(cur) = self.cur.as_mut() {
                         cur.created_by = Some(id);
                         cur.parent_goid = parent;
@@ -278,14 +275,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn frame(&self, id: u32) -> Frame {
-        match self.frames.get(id as usize) {
-            Some((f, file, line)) => Frame::new(*f, *file, *line),
-            None => Frame::default(),
-        }
-    }
-
-    fn into_traceback(self, truncated: bool) -> Traceback {
+    fn into_traceback(mut self, truncated: bool) -> Traceback {
         let mut groups = Vec::with_capacity(self.groups.len());
         for acc in &self.groups {
             let Some(attr) = self.attrs.get(acc.attr as usize) else {
@@ -294,7 +284,7 @@ impl<'a> Parser<'a> {
             let labels = if attr.labels.is_empty() {
                 Default::default()
             } else {
-                parse_label_set(attr.labels).map(|(l, _)| l).unwrap_or_default()
+                self.stacks.labels(attr.labels).unwrap_or_default()
             };
             groups.push(GoroutineGroup {
                 count: acc.count,
@@ -303,8 +293,8 @@ impl<'a> Parser<'a> {
                 wait_minutes_min: acc.any_minutes.then_some(acc.min_minutes),
                 leaked: attr.leaked,
                 locked_to_thread: attr.locked,
-                frames: acc.frames.iter().map(|id| self.frame(*id)).collect(),
-                created_by: attr.created_by.map(|id| self.frame(id)),
+                frames: self.stacks.stack(&acc.frames),
+                created_by: attr.created_by.map(|id| self.stacks.frame(id)),
                 parent_goid: acc.parent_goid,
                 labels,
                 goids: acc.goids.clone(),
@@ -329,16 +319,6 @@ impl<'a> Parser<'a> {
             first_goid: self.first_goid,
         }
     }
-}
-
-fn intern<'a>(ids: &mut FxHashMap<FrameRef<'a>, u32>, frames: &mut Vec<FrameRef<'a>>, f: FrameRef<'a>) -> u32 {
-    if let Some(id) = ids.get(&f) {
-        return *id;
-    }
-    let id = u32::try_from(frames.len()).unwrap_or(u32::MAX);
-    frames.push(f);
-    ids.insert(f, id);
-    id
 }
 
 /// `main.(*T).run(0xc0000, {0x1?, 0x2})` → `main.(*T).run`; `main.f(...)` (inlined) → `main.f`.

@@ -3,21 +3,25 @@
 //! - debug=2, Go 1.26 `GODEBUG=tracebacklabels=1`: `labels:{"tenant id": "a b", "worker": "x"}`
 //! - debug=2, Go 1.27: `{"tenant id": "a b", worker: ingest}` (quoted only when needed)
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+
+use super::model::{Labels, Sym};
+use super::text::Syms;
 
 /// Parses a `{...}` label set at the start of `s`. Returns the labels and the bytes consumed
 /// (up to and including the closing `}`), or `None` when `s` is not a well-formed label set.
-pub fn parse_label_set(s: &str) -> Option<(BTreeMap<String, String>, usize)> {
+/// Keys are interned in `syms` (every record repeats them); a repeated key keeps its last value.
+pub fn parse_label_set<'a>(s: &'a str, syms: &mut Syms<'a>) -> Option<(Labels, usize)> {
     let b = s.as_bytes();
     if b.first() != Some(&b'{') {
         return None;
     }
-    let mut labels = BTreeMap::new();
+    let mut pairs: Vec<(Sym, Sym)> = Vec::new();
     let mut i = 1;
     loop {
         i = skip_spaces(b, i);
         match b.get(i)? {
-            b'}' => return Some((labels, i + 1)),
+            b'}' => return Some((Labels::from_pairs(pairs), i + 1)),
             b',' => {
                 i += 1;
                 continue;
@@ -31,7 +35,11 @@ pub fn parse_label_set(s: &str) -> Option<(BTreeMap<String, String>, usize)> {
         }
         i = skip_spaces(b, i + 1);
         let (value, next) = token(s, i, b',')?;
-        labels.insert(key, value);
+        let key = match key {
+            Cow::Borrowed(k) => syms.get(k),
+            Cow::Owned(k) => Sym::from(k),
+        };
+        pairs.push((key, Sym::from(value.as_ref())));
         i = next;
     }
 }
@@ -72,10 +80,18 @@ fn skip_spaces(b: &[u8], mut i: usize) -> usize {
 }
 
 /// A quoted Go string, or a bare word ending before `stop`, `}` or a space.
-fn token(s: &str, i: usize, stop: u8) -> Option<(String, usize)> {
+/// Borrowed from `s` unless it had escapes.
+fn token(s: &str, i: usize, stop: u8) -> Option<(Cow<'_, str>, usize)> {
     let b = s.as_bytes();
     if b.get(i) == Some(&b'"') {
-        return unquote_at(s, i);
+        // without a backslash before the closing quote, the value is the text between the quotes
+        let body = b.get(i + 1..)?;
+        if let Some(end) = super::text::find_byte(body, b'"')
+            && !body.get(..end)?.contains(&b'\\')
+        {
+            return Some((Cow::Borrowed(s.get(i + 1..i + 1 + end)?), i + end + 2));
+        }
+        return unquote_at(s, i).map(|(v, n)| (Cow::Owned(v), n));
     }
     let start = i;
     let mut j = i;
@@ -88,7 +104,7 @@ fn token(s: &str, i: usize, stop: u8) -> Option<(String, usize)> {
     if j == start {
         return None;
     }
-    Some((s.get(start..j)?.to_string(), j))
+    Some((Cow::Borrowed(s.get(start..j)?), j))
 }
 
 /// Unquotes the Go-quoted string (`strconv.Quote` syntax) starting at `s[i] == '"'`.
@@ -156,8 +172,14 @@ fn hex(s: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
+    use std::collections::BTreeMap;
+
     fn m(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn parse_label_set(s: &str) -> Option<(Labels, usize)> {
+        super::parse_label_set(s, &mut Syms::default())
     }
 
     #[test]

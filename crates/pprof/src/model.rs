@@ -182,6 +182,267 @@ impl Frame {
     }
 }
 
+/// A call stack, innermost frame first, shared by every group or site that has it: parsers
+/// build each distinct stack once per profile (profile.proto itself stores a stack once and
+/// points samples at it) and cloning a `Stack` is a reference count increment. Reads like a
+/// `&[Frame]` (`Deref`, `iter`, indexing, `first`); compares by content; serializes as a plain
+/// JSON array of frames. The empty stack allocates nothing.
+#[derive(Clone, Default)]
+pub struct Stack(Option<Arc<[Frame]>>);
+
+impl Stack {
+    pub fn as_slice(&self) -> &[Frame] {
+        self.0.as_deref().unwrap_or_default()
+    }
+
+    /// Both are the same allocation (or both empty): what sharing means, for tests.
+    pub fn ptr_eq(a: &Stack, b: &Stack) -> bool {
+        match (&a.0, &b.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Deref for Stack {
+    type Target = [Frame];
+    fn deref(&self) -> &[Frame] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[Frame]> for Stack {
+    fn as_ref(&self) -> &[Frame] {
+        self.as_slice()
+    }
+}
+
+impl Borrow<[Frame]> for Stack {
+    fn borrow(&self) -> &[Frame] {
+        self.as_slice()
+    }
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl PartialEq for Stack {
+    fn eq(&self, other: &Stack) -> bool {
+        Stack::ptr_eq(self, other) || self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Stack {}
+
+impl PartialEq<[Frame]> for Stack {
+    fn eq(&self, other: &[Frame]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl<const N: usize> PartialEq<[Frame; N]> for Stack {
+    fn eq(&self, other: &[Frame; N]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl PartialEq<Vec<Frame>> for Stack {
+    fn eq(&self, other: &Vec<Frame>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl std::hash::Hash for Stack {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl PartialOrd for Stack {
+    fn partial_cmp(&self, other: &Stack) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Stack {
+    fn cmp(&self, other: &Stack) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl From<Vec<Frame>> for Stack {
+    fn from(frames: Vec<Frame>) -> Self {
+        if frames.is_empty() { Stack(None) } else { Stack(Some(Arc::from(frames))) }
+    }
+}
+
+impl From<&[Frame]> for Stack {
+    fn from(frames: &[Frame]) -> Self {
+        if frames.is_empty() { Stack(None) } else { Stack(Some(Arc::from(frames))) }
+    }
+}
+
+impl<const N: usize> From<[Frame; N]> for Stack {
+    fn from(frames: [Frame; N]) -> Self {
+        Stack::from(&frames[..])
+    }
+}
+
+impl FromIterator<Frame> for Stack {
+    fn from_iter<I: IntoIterator<Item = Frame>>(iter: I) -> Self {
+        Stack::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a Stack {
+    type Item = &'a Frame;
+    type IntoIter = std::slice::Iter<'a, Frame>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl Serialize for Stack {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Stack {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Frame>::deserialize(d).map(Stack::from)
+    }
+}
+
+/// pprof labels (`pprof.Do`) of a goroutine group: `(key, value)` pairs sorted by key, keys
+/// unique, shared like [`Stack`] (parsers build each distinct label set once per profile; the
+/// empty set allocates nothing). Reads like a sorted string map (`get`, `iter`, `len`,
+/// indexing by key); serializes as a JSON object, exactly as a `BTreeMap<String, String>`.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(Option<Arc<[(Sym, Sym)]>>);
+
+impl Labels {
+    /// Sorts by key; a repeated key keeps its last value (as inserting into a map does).
+    pub fn from_pairs(mut pairs: Vec<(Sym, Sym)>) -> Self {
+        Labels::from_scratch(&mut pairs)
+    }
+
+    /// [`Labels::from_pairs`] from a scratch vector the parsers reuse (left sorted and
+    /// deduplicated): one allocation, for the shared slice.
+    pub(crate) fn from_scratch(pairs: &mut Vec<(Sym, Sym)>) -> Self {
+        if pairs.is_empty() {
+            return Labels(None);
+        }
+        if pairs.len() > 1 {
+            pairs.reverse(); // the stable sort then puts the last value of a key first
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            pairs.dedup_by(|later, first| later.0 == first.0);
+        }
+        Labels(Some(Arc::from(pairs.as_slice())))
+    }
+
+    fn pairs(&self) -> &[(Sym, Sym)] {
+        self.0.as_deref().unwrap_or_default()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let pairs = self.pairs();
+        pairs.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().and_then(|i| pairs.get(i)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// `(key, value)` in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + DoubleEndedIterator {
+        self.pairs().iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + DoubleEndedIterator {
+        self.pairs().iter().map(|(k, _)| k.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs().is_empty()
+    }
+
+    /// Same allocation (or both empty).
+    pub fn ptr_eq(a: &Labels, b: &Labels) -> bool {
+        match (&a.0, &b.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl std::ops::Index<&str> for Labels {
+    type Output = Sym;
+    /// Panics when the key is missing, like `BTreeMap`'s index.
+    fn index(&self, key: &str) -> &Sym {
+        let pairs = self.pairs();
+        match pairs.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().and_then(|i| pairs.get(i)) {
+            Some((_, v)) => v,
+            None => panic!("no label {key:?}"),
+        }
+    }
+}
+
+impl<K: Into<Sym>, V: Into<Sym>> FromIterator<(K, V)> for Labels {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Labels::from_pairs(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+impl From<BTreeMap<String, String>> for Labels {
+    fn from(m: BTreeMap<String, String>) -> Self {
+        m.into_iter().collect()
+    }
+}
+
+impl<K: Into<Sym>, V: Into<Sym>, const N: usize> From<[(K, V); N]> for Labels {
+    fn from(pairs: [(K, V); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+impl PartialEq<BTreeMap<String, String>> for Labels {
+    fn eq(&self, other: &BTreeMap<String, String>) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|((k, v), (ok, ov))| k == ok && v == ov)
+    }
+}
+
+impl Serialize for Labels {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, String>::deserialize(d).map(Labels::from)
+    }
+}
+
 /// Goroutines sharing one stack (and, for debug=2, one state).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -197,13 +458,13 @@ pub struct GoroutineGroup {
     /// Marked `(leaked)` by the runtime or taken from the goroutineleak profile.
     pub leaked: bool,
     pub locked_to_thread: bool,
-    /// Innermost first.
-    pub frames: Vec<Frame>,
+    /// Innermost first; shared with the other groups of the profile that have this stack.
+    pub frames: Stack,
     /// `created by X in goroutine N`.
     pub created_by: Option<Frame>,
     pub parent_goid: Option<u64>,
-    /// pprof labels (`pprof.Do`), sorted.
-    pub labels: BTreeMap<String, String>,
+    /// pprof labels (`pprof.Do`), sorted by key.
+    pub labels: Labels,
     /// Goroutine ids (debug=2 only; may be truncated to a few for big groups).
     pub goids: Vec<u64>,
     /// `...N frames elided...` seen.
@@ -267,7 +528,7 @@ pub struct ContentionSite {
     pub count: u64,
     /// Total delay in nanoseconds.
     pub delay_ns: u64,
-    pub frames: Vec<Frame>,
+    pub frames: Stack,
 }
 
 /// A mutex or block profile.

@@ -6,13 +6,11 @@
 //! Both bound every length by the remaining input, so a hostile length prefix cannot make them
 //! allocate.
 
-use std::collections::BTreeMap;
-
 use prost::Message;
 
 use super::model::{
-    ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, HeapProfile, Profile,
-    Sym,
+    ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, HeapProfile, Labels,
+    Profile, Stack, Sym,
 };
 use super::text::FxHashMap;
 use super::wire;
@@ -96,20 +94,36 @@ struct Tables<'a, 'p> {
     p: &'p wire::Profile<'a>,
     locations: Index,
     /// Frames of each location (its inlined lines, innermost first), by position in
-    /// `p.locations`, built once: samples clone them, which for `Sym` strings is a reference
-    /// count increment, not an allocation.
+    /// `p.locations`, built once.
     location_frames: Vec<Vec<Frame>>,
+    /// One `Sym` per string table entry used (function names, files, label keys and values),
+    /// made on first use: every frame and label set of the profile shares them.
+    syms: Vec<Option<Sym>>,
+    /// Stacks by the encoded location ids (borrowed from the input): samples with the same ids
+    /// share one [`Stack`], as the proto's samples share their locations.
+    stacks: FxHashMap<&'a [u8], Stack>,
+    /// Scratch: the current sample's location ids.
+    ids: Vec<u64>,
+    /// Scratch: the current sample's labels.
+    pairs: Vec<(Sym, Sym)>,
 }
 
 impl<'a, 'p> Tables<'a, 'p> {
     fn new(p: &'p wire::Profile<'a>) -> Self {
         let functions = Index::new(&p.functions, |f| f.id);
+        let mut t = Tables {
+            p,
+            locations: Index::new(&p.locations, |l| l.id),
+            location_frames: Vec::new(),
+            syms: vec![None; p.strings.len()],
+            stacks: FxHashMap::default(),
+            ids: Vec::new(),
+            pairs: Vec::new(),
+        };
         // One `Sym` per distinct string: functions share file names.
-        let mut syms: FxHashMap<i64, Sym> = FxHashMap::default();
-        let mut sym = |idx: i64| syms.entry(idx).or_insert_with(|| Sym::from(p.str(idx))).clone();
-        let names: Vec<(Sym, Sym)> = p.functions.iter().map(|f| (sym(f.name), sym(f.filename))).collect();
-        let unknown = sym(0);
-        let location_frames = p
+        let names: Vec<(Sym, Sym)> = p.functions.iter().map(|f| (t.sym(f.name), t.sym(f.filename))).collect();
+        let unknown = t.sym(0);
+        t.location_frames = p
             .locations
             .iter()
             .map(|loc| {
@@ -125,11 +139,20 @@ impl<'a, 'p> Tables<'a, 'p> {
                     .collect()
             })
             .collect();
-        Tables { p, locations: Index::new(&p.locations, |l| l.id), location_frames }
+        t
     }
 
     fn str(&self, idx: i64) -> &'a str {
         self.p.str(idx)
+    }
+
+    /// The shared `Sym` of string table entry `idx` (out of range reads as "", as [`Self::str`]).
+    fn sym(&mut self, idx: i64) -> Sym {
+        let s = self.p.str(idx);
+        match usize::try_from(idx).ok().and_then(|i| self.syms.get_mut(i)) {
+            Some(slot) => slot.get_or_insert_with(|| Sym::from(s)).clone(),
+            None => Sym::from(s),
+        }
     }
 
     fn sample_type_names(&self) -> Vec<(&'a str, &'a str)> {
@@ -160,29 +183,38 @@ impl<'a, 'p> Tables<'a, 'p> {
     }
 
     /// Frames of one sample, innermost first (a location's inlined lines first); unknown ids
-    /// are skipped.
-    /// `ids`: scratch for the sample's location ids, reused across samples.
-    fn frames(&self, sample: &wire::Sample<'_>, ids: &mut Vec<u64>) -> Vec<Frame> {
-        self.p.sample_locations(sample, ids);
-        // exact size (inlined lines included): growing would reallocate per sample
-        let n: usize = ids.iter().filter_map(|id| self.location(*id)).map(<[Frame]>::len).sum();
-        let mut out = Vec::with_capacity(n);
-        for id in ids.iter() {
-            if let Some(frames) = self.location(*id) {
-                out.extend_from_slice(frames);
+    /// are skipped. Built once per distinct list of location ids, then shared.
+    fn stack(&mut self, sample: &wire::Sample<'a>) -> Stack {
+        let key = sample.location_bytes();
+        if let Some(s) = self.stacks.get(key) {
+            return s.clone();
+        }
+        self.p.sample_locations(sample, &mut self.ids);
+        // exact size (inlined lines included): growing would reallocate
+        let n: usize = self.ids.iter().filter_map(|id| self.location(*id)).map(<[Frame]>::len).sum();
+        let mut frames = Vec::with_capacity(n);
+        for id in &self.ids {
+            if let Some(f) = self.location(*id) {
+                frames.extend_from_slice(f);
             }
         }
-        out
+        let stack = Stack::from(frames);
+        self.stacks.insert(key, stack.clone());
+        stack
     }
 
-    fn string_labels(&self, sample: &wire::Sample<'_>) -> BTreeMap<String, String> {
-        // Inserting directly: `collect` would buffer and sort first, costly for the 1-3
-        // labels a sample has. A repeated key keeps the last value either way.
-        let mut m = BTreeMap::new();
-        for l in self.p.sample_labels(sample).iter().filter(|l| l.str != 0) {
-            m.insert(self.str(l.key).to_string(), self.str(l.str).to_string());
+    /// String labels of one sample (numeric ones are not pprof.Do labels); a repeated key keeps
+    /// the last value.
+    fn labels(&mut self, sample: &wire::Sample<'_>) -> Labels {
+        let p = self.p;
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.clear();
+        for l in p.sample_labels(sample).iter().filter(|l| l.str != 0) {
+            pairs.push((self.sym(l.key), self.sym(l.str)));
         }
-        m
+        let labels = Labels::from_scratch(&mut pairs);
+        self.pairs = pairs;
+        labels
     }
 }
 
@@ -199,39 +231,37 @@ fn non_negative(v: Option<&i64>) -> u64 {
     v.copied().map_or(0, |v| u64::try_from(v).unwrap_or(0))
 }
 
-fn goroutines(t: &Tables<'_, '_>, leak: bool) -> GoroutineProfile {
+fn goroutines(t: &mut Tables<'_, '_>, leak: bool) -> GoroutineProfile {
     let idx = 0; // goroutine and goroutineleak profiles have exactly one value: the count
     // one group per sample; the samples are already in memory, so this is bounded by the input
     let mut groups = Vec::with_capacity(t.p.samples.len());
     let mut total: u64 = 0;
     let p = t.p;
-    let mut ids = Vec::new();
     for s in &p.samples {
         let count = non_negative(p.sample_values(s).get(idx));
         total = total.saturating_add(count);
         groups.push(GoroutineGroup {
             count,
             leaked: leak,
-            frames: t.frames(s, &mut ids),
-            labels: t.string_labels(s),
+            frames: t.stack(s),
+            labels: t.labels(s),
             ..GoroutineGroup::default()
         });
     }
     GoroutineProfile { total, groups, leak_profile: leak }
 }
 
-fn contention(t: &Tables<'_, '_>, kind: Option<ContentionKind>) -> ContentionProfile {
+fn contention(t: &mut Tables<'_, '_>, kind: Option<ContentionKind>) -> ContentionProfile {
     let ci = t.value_index("contentions").unwrap_or(0);
     let di = t.value_index("delay").unwrap_or(1);
     let p = t.p;
     let mut sites = Vec::with_capacity(p.samples.len());
-    let mut ids = Vec::new();
     for s in &p.samples {
         let values = p.sample_values(s);
         sites.push(ContentionSite {
             count: non_negative(values.get(ci)),
             delay_ns: non_negative(values.get(di)),
-            frames: t.frames(s, &mut ids),
+            frames: t.stack(s),
         });
     }
     let kind = kind.unwrap_or_else(|| guess_contention_kind(&sites));
@@ -263,10 +293,10 @@ fn heap(t: &Tables<'_, '_>) -> HeapProfile {
 /// Any supported proto profile (already gunzipped), kind from its sample types.
 pub(super) fn parse_proto(plain: &[u8], opts: &ParseOptions) -> Result<Profile, ParseError> {
     let p = decode_plain(plain)?;
-    let t = Tables::new(&p);
+    let mut t = Tables::new(&p);
     Ok(match t.kind()? {
-        Kind::Goroutine { leak } => Profile::Goroutine(goroutines(&t, opts.leak_profile.unwrap_or(leak))),
-        Kind::Contention => Profile::Contention(contention(&t, opts.contention_kind)),
+        Kind::Goroutine { leak } => Profile::Goroutine(goroutines(&mut t, opts.leak_profile.unwrap_or(leak))),
+        Kind::Contention => Profile::Contention(contention(&mut t, opts.contention_kind)),
         Kind::Heap => Profile::Heap(heap(&t)),
     })
 }
@@ -281,9 +311,9 @@ pub fn parse_goroutine_proto(
 ) -> Result<GoroutineProfile, ParseError> {
     let plain = gzip::gunzip_limited(data, limit)?;
     let p = decode_plain(&plain)?;
-    let t = Tables::new(&p);
+    let mut t = Tables::new(&p);
     match t.kind()? {
-        Kind::Goroutine { leak } => Ok(goroutines(&t, leak_profile.unwrap_or(leak))),
+        Kind::Goroutine { leak } => Ok(goroutines(&mut t, leak_profile.unwrap_or(leak))),
         _ => Err(ParseError::WrongKind { expected: "goroutine", found: describe_types(&t.sample_type_names()) }),
     }
 }
@@ -297,9 +327,9 @@ pub fn parse_contention_proto(
 ) -> Result<ContentionProfile, ParseError> {
     let plain = gzip::gunzip_limited(data, limit)?;
     let p = decode_plain(&plain)?;
-    let t = Tables::new(&p);
+    let mut t = Tables::new(&p);
     match t.kind()? {
-        Kind::Contention => Ok(contention(&t, kind)),
+        Kind::Contention => Ok(contention(&mut t, kind)),
         _ => Err(ParseError::WrongKind { expected: "mutex or block", found: describe_types(&t.sample_type_names()) }),
     }
 }

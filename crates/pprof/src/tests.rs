@@ -51,7 +51,7 @@ fn assert_functions(ctx: &str, funcs: &[&str], expected: &Value) {
 fn assert_labels(ctx: &str, p: &GoroutineProfile, expected: &Value) {
     for kv in strs(expected) {
         let (k, v) = kv.split_once('=').unwrap();
-        assert!(p.groups.iter().any(|g| g.labels.get(k).map(String::as_str) == Some(v)), "{ctx}: label {kv} not found");
+        assert!(p.groups.iter().any(|g| g.labels.get(k) == Some(v)), "{ctx}: label {kv} not found");
     }
 }
 
@@ -172,7 +172,7 @@ fn goroutine_debug2_groups_states_and_creators() {
     assert_eq!(sender.wait_minutes_max, None);
     assert_eq!(sender.created_by.as_ref().map(|f| f.function.as_str()), Some("main.startGoroutines.func1"));
     assert!(sender.parent_goid.is_some());
-    let leaker = p.groups.iter().find(|g| g.labels.get("worker").map(String::as_str) == Some("leaker")).unwrap();
+    let leaker = p.groups.iter().find(|g| g.labels.get("worker") == Some("leaker")).unwrap();
     assert_eq!(leaker.labels["request id"], "r-1");
     assert!(leaker.leaked);
     let wg = p.groups.iter().find(|g| g.frames.iter().any(|f| f.function == "main.waitGroupWaiter")).unwrap();
@@ -182,7 +182,7 @@ fn goroutine_debug2_groups_states_and_creators() {
     let p =
         parse_goroutine_debug2(&fixture("go1.26-goroutineleakprofile", "goroutineleak-debug2-tracebacklabels-1.txt"))
             .unwrap();
-    let leaker = p.groups.iter().find(|g| g.labels.get("worker").map(String::as_str) == Some("leaker")).unwrap();
+    let leaker = p.groups.iter().find(|g| g.labels.get("worker") == Some("leaker")).unwrap();
     assert!(leaker.leaked);
     assert_eq!(leaker.state.as_deref(), Some("chan receive"));
 
@@ -773,4 +773,86 @@ fn proto_frames_share_function_strings() {
         p.groups.iter().flat_map(|g| &g.frames).filter(|f| f.function == "runtime.gopark").collect();
     assert!(gopark.len() > 1, "{gopark:?}");
     assert!(gopark.windows(2).all(|w| std::ptr::eq(w[0].function.as_ptr(), w[1].function.as_ptr())));
+}
+
+#[test]
+fn samples_share_one_stack_allocation() {
+    // proto: a second sample with the same location ids and no labels
+    let mut p = hand_built_profile(true);
+    let mut s = Vec::new();
+    let mut ids = Vec::new();
+    varint(&mut ids, 1);
+    varint(&mut ids, 2);
+    field_bytes(&mut s, 1, &ids);
+    field_varint(&mut s, 2, 3);
+    field_bytes(&mut p, 2, &s);
+    let g = parse_goroutine_proto(&p, LIMIT, None).unwrap().groups;
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[0].frames.len(), 3);
+    assert!(Stack::ptr_eq(&g[0].frames, &g[1].frames), "one stack for both samples");
+    assert_eq!((g[0].labels.len(), g[1].labels.len()), (1, 0));
+
+    // debug=1: same frames, different labels; same labels on two stacks
+    let d1 = "goroutine profile: total 6\n\
+              1 @ 0x1 0x2\n# labels: {\"w\":\"a\"}\n#\t0x1\tmain.f+0x1\t/m.go:1\n#\t0x2\tmain.g+0x1\t/m.go:2\n\n\
+              2 @ 0x1 0x2\n# labels: {\"w\":\"b\"}\n#\t0x1\tmain.f+0x1\t/m.go:1\n#\t0x2\tmain.g+0x1\t/m.go:2\n\n\
+              3 @ 0x3\n# labels: {\"w\":\"a\"}\n#\t0x3\tmain.h+0x1\t/m.go:3\n\n";
+    let g = parse_goroutine_debug1(d1.as_bytes()).unwrap().groups;
+    assert_eq!(g.len(), 3);
+    assert!(Stack::ptr_eq(&g[0].frames, &g[1].frames));
+    assert!(!Stack::ptr_eq(&g[0].frames, &g[2].frames));
+    assert_eq!(g[2].frames[0], Frame::new("main.h", "/m.go", 3));
+    assert!(Labels::ptr_eq(&g[0].labels, &g[2].labels) && g[0].labels["w"] == "a" && g[1].labels["w"] == "b");
+
+    // debug=2: two groups (states differ) with one stack
+    let d2 = "goroutine 1 [select]:\nmain.f()\n\t/m.go:1 +0x1\n\n\
+              goroutine 2 [chan receive]:\nmain.f()\n\t/m.go:1 +0x1\n";
+    let g = parse_goroutine_debug2(d2.as_bytes()).unwrap().groups;
+    assert_eq!(g.len(), 2);
+    assert!(Stack::ptr_eq(&g[0].frames, &g[1].frames));
+}
+
+#[test]
+fn model_sizes() {
+    use std::mem::size_of;
+    // Stack and Labels are one (fat) pointer, the empty ones allocate nothing.
+    assert_eq!(size_of::<Stack>(), 16);
+    assert_eq!(size_of::<Labels>(), 16);
+    assert_eq!(size_of::<Frame>(), 40);
+    // A group per proto sample: 184 bytes (was 192 with a `Vec<Frame>` and a `BTreeMap`, plus
+    // their heap blocks per group). Most of it is debug=2-only fields.
+    assert!(size_of::<GoroutineGroup>() <= 184, "{}", size_of::<GoroutineGroup>());
+    assert!(Stack::default().is_empty() && Labels::default().is_empty());
+}
+
+#[test]
+fn stack_and_labels_json_is_a_plain_array_and_object() {
+    let g = GoroutineGroup {
+        count: 2,
+        frames: vec![Frame::new("main.f", "/m.go", 1)].into(),
+        labels: Labels::from_pairs(vec![
+            ("w".into(), "old".into()),
+            ("a".into(), "1".into()),
+            ("w".into(), "b".into()),
+        ]),
+        ..Default::default()
+    };
+    let before_frames = vec![Frame::new("main.f", "/m.go", 1)];
+    let before_labels = BTreeMap::from([("a".to_string(), "1".to_string()), ("w".to_string(), "b".to_string())]);
+    assert_eq!(g.labels, before_labels, "sorted by key, a repeated key keeps its last value");
+    let json = serde_json::to_string(&g).unwrap();
+    assert!(
+        json.contains(r#""frames":[{"function":"main.f","file":"/m.go","line":1}],"createdBy":null,"parentGoid":null,"labels":{"a":"1","w":"b"},"#),
+        "{json}"
+    );
+    assert_eq!(serde_json::to_value(&g.frames).unwrap(), serde_json::to_value(&before_frames).unwrap());
+    assert_eq!(serde_json::to_value(&g.labels).unwrap(), serde_json::to_value(&before_labels).unwrap());
+    let back: GoroutineGroup = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, g);
+    assert_eq!(serde_json::to_string(&GoroutineGroup::default()).unwrap().matches("[]").count(), 2);
+    assert!(serde_json::to_string(&GoroutineGroup::default()).unwrap().contains(r#""labels":{}"#));
+    assert_eq!(g.labels.get("w"), Some("b"));
+    assert_eq!(g.labels.get("x"), None);
+    assert_eq!(g.labels.iter().collect::<Vec<_>>(), [("a", "1"), ("w", "b")]);
+    assert_eq!(g.labels.to_map(), before_labels);
 }

@@ -2,7 +2,8 @@
 
 use std::borrow::Cow;
 
-use super::model::{Frame, Sym};
+use super::labels::parse_label_set;
+use super::model::{Frame, Labels, Stack, Sym};
 
 /// The input as text. Go writes UTF-8; anything else (corrupt bytes in a path) is replaced
 /// rather than rejected, which costs one copy only for such inputs.
@@ -202,26 +203,81 @@ impl<'a> Syms<'a> {
     }
 }
 
-/// Frames by their whole text line: records with the same stack repeat the same lines, so a
-/// repeat costs one lookup and a clone instead of parsing the line again.
+/// Frames and stacks of one text profile. Frames are numbered by their text line (debug=1:
+/// records with the same stack repeat the same lines, so a repeat costs one lookup instead of
+/// parsing the line again) or by their parsed value (debug=2); a stack is a list of frame ids
+/// and each distinct list becomes one shared [`Stack`].
 #[derive(Default)]
-pub(super) struct FrameLines<'a> {
-    lines: FxHashMap<&'a str, Option<Frame>>,
-    syms: Syms<'a>,
+pub(super) struct Stacks<'a> {
+    lines: FxHashMap<&'a str, Option<u32>>,
+    frame_ids: FxHashMap<(&'a str, &'a str, u32), u32>,
+    frames: Vec<Frame>,
+    stacks: FxHashMap<Box<[u32]>, Stack>,
+    pub syms: Syms<'a>,
+    /// Labels by their text: records with the same labels print the same text.
+    labels: FxHashMap<&'a str, Labels>,
+    /// Frame ids of the stack being read.
+    current: Vec<u32>,
 }
 
-impl<'a> FrameLines<'a> {
-    pub fn get(
-        &mut self,
-        line: &'a str,
-        parse: impl FnOnce(&'a str) -> Option<(&'a str, &'a str, u32)>,
-    ) -> Option<Frame> {
-        if let Some(f) = self.lines.get(line) {
-            return f.clone();
+impl<'a> Stacks<'a> {
+    /// Appends the frame of a text line (parsed by `parse` the first time the line is seen) to
+    /// the current stack. Lines that `parse` rejects are skipped.
+    pub fn push_line(&mut self, line: &'a str, parse: impl FnOnce(&'a str) -> Option<(&'a str, &'a str, u32)>) {
+        let id = match self.lines.get(line) {
+            Some(id) => *id,
+            None => {
+                let id = parse(line).map(|f| self.frame_id(f));
+                self.lines.insert(line, id);
+                id
+            }
+        };
+        self.current.extend(id);
+    }
+
+    /// Id of a frame given by value.
+    pub fn frame_id(&mut self, f: (&'a str, &'a str, u32)) -> u32 {
+        if let Some(id) = self.frame_ids.get(&f) {
+            return *id;
         }
-        let f = parse(line).map(|t| self.syms.frame(t));
-        self.lines.insert(line, f.clone());
-        f
+        let id = u32::try_from(self.frames.len()).unwrap_or(u32::MAX);
+        let frame = self.syms.frame(f);
+        self.frames.push(frame);
+        self.frame_ids.insert(f, id);
+        id
+    }
+
+    pub fn frame(&self, id: u32) -> Frame {
+        self.frames.get(id as usize).cloned().unwrap_or_default()
+    }
+
+    /// The current stack (ended; the next one starts empty).
+    pub fn finish(&mut self) -> Stack {
+        let ids = std::mem::take(&mut self.current);
+        let stack = self.stack(&ids);
+        self.current = ids;
+        self.current.clear();
+        stack
+    }
+
+    /// The shared stack of these frame ids.
+    pub fn stack(&mut self, ids: &[u32]) -> Stack {
+        if let Some(s) = self.stacks.get(ids) {
+            return s.clone();
+        }
+        let stack: Stack = ids.iter().map(|id| self.frame(*id)).collect();
+        self.stacks.insert(ids.into(), stack.clone());
+        stack
+    }
+
+    /// The shared label set printed as `text` (`{...}`), or `None` when it is malformed.
+    pub fn labels(&mut self, text: &'a str) -> Option<Labels> {
+        if let Some(l) = self.labels.get(text) {
+            return Some(l.clone());
+        }
+        let (labels, _) = parse_label_set(text, &mut self.syms)?;
+        self.labels.insert(text, labels.clone());
+        Some(labels)
     }
 }
 

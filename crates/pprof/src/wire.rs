@@ -18,17 +18,27 @@ pub(super) struct ValueType {
     pub unit: i64,
 }
 
-/// One sample: its (validated) message bytes, which [`Profile::sample_locations`] reads the
-/// location ids from again, and ranges into [`Profile::values`] and [`Profile::labels`].
+/// One sample: the (validated) bytes of its location ids, which [`Profile::sample_locations`]
+/// reads again, and ranges into [`Profile::values`] and [`Profile::labels`].
 /// Location ids are ~90 % of a goroutine profile's numbers (one per frame of every sample):
-/// re-reading them from the input beats copying them into a vector as large as the input.
+/// re-reading them from the input beats copying them into a vector as large as the input, and
+/// their bytes identify the stack ([`Sample::location_bytes`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Sample<'a> {
-    msg: &'a [u8],
-    /// How many location ids `msg` holds.
+    /// The part of the message from the first location id field to the end of the last one
+    /// (usually one packed field; any other field in between is skipped when re-read).
+    locations: &'a [u8],
+    /// How many location ids `locations` holds.
     pub location_count: usize,
     pub values: Range<usize>,
     pub labels: Range<usize>,
+}
+
+impl<'a> Sample<'a> {
+    /// The encoded location ids: samples with equal bytes have the same ids.
+    pub fn location_bytes(&self) -> &'a [u8] {
+        self.locations
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,7 +91,7 @@ impl<'a> Profile<'a> {
     pub fn sample_locations(&self, s: &Sample<'_>, out: &mut Vec<u64>) {
         out.clear();
         out.reserve(s.location_count);
-        let mut r = Reader::new(s.msg);
+        let mut r = Reader::new(s.locations);
         // `decode` validated the message: an error here cannot happen, and would only end the
         // list early.
         while !r.done() {
@@ -196,6 +206,30 @@ impl<'a> Reader<'a> {
         self.bytes()
     }
 
+    /// How many varints a packed field holds, validating them as [`Self::varint`] would (a
+    /// varint ends at a byte below 0x80; at most 10 bytes, the 10th holding bit 63 only),
+    /// without decoding them.
+    fn packed_count(&mut self) -> Result<usize, ParseError> {
+        let b = self.bytes()?;
+        let mut count = 0;
+        let mut run = 0; // bytes of the current varint so far
+        for &c in b {
+            if run == 9 && c > 1 {
+                return Err(err("varint overflows 64 bits"));
+            }
+            if c < 0x80 {
+                count += 1;
+                run = 0;
+            } else {
+                run += 1;
+            }
+        }
+        if run > 0 {
+            return Err(err("truncated varint"));
+        }
+        Ok(count)
+    }
+
     /// A repeated varint field, packed (wire type 2) or not (0), each value to `push`.
     fn repeated(&mut self, wire: u8, mut push: impl FnMut(u64)) -> Result<(), ParseError> {
         match wire {
@@ -252,19 +286,30 @@ fn value_type(b: &[u8]) -> Result<ValueType, ParseError> {
 fn sample<'a>(b: &'a [u8], p: &mut Profile<'a>) -> Result<(), ParseError> {
     let (v0, b0) = (p.values.len(), p.labels.len());
     let mut location_count = 0;
+    let mut locations: Option<Range<usize>> = None;
     let mut r = Reader::new(b);
     // Only this sample appends while it is decoded, so its entries stay contiguous even when
     // its fields come interleaved.
     while !r.done() {
+        let field_start = r.pos;
         match r.tag()? {
-            (1, w) => r.repeated(w, |_| location_count += 1)?,
+            (1, w) => {
+                if w == LEN {
+                    location_count += r.packed_count()?;
+                } else {
+                    r.repeated(w, |_| location_count += 1)?;
+                }
+                let start = locations.as_ref().map_or(field_start, |l| l.start);
+                locations = Some(start..r.pos);
+            }
             // int64 on the wire is the two's complement u64, as prost reads it
             (2, w) => r.repeated(w, |v| p.values.push(v as i64))?,
             (3, w) => p.labels.push(label(r.message(w)?)?),
             (_, w) => r.skip(w)?,
         }
     }
-    p.samples.push(Sample { msg: b, location_count, values: v0..p.values.len(), labels: b0..p.labels.len() });
+    let locations = locations.and_then(|l| b.get(l)).unwrap_or_default();
+    p.samples.push(Sample { locations, location_count, values: v0..p.values.len(), labels: b0..p.labels.len() });
     Ok(())
 }
 

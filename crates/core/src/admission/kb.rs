@@ -10,6 +10,9 @@ use super::version::KubeVersion;
 /// The embedded knowledge base text.
 pub const EMBEDDED: &str = include_str!("../../../../config/admission-plugins.yaml");
 
+/// Key of the knowledge-base ConfigMap (`spec.admission.knowledgeBaseConfigMap`) that holds the overlay.
+pub const KB_CONFIGMAP_KEY: &str = "plugins.yaml";
+
 #[derive(Debug, thiserror::Error)]
 pub enum KbError {
     #[error("knowledge base is not valid YAML for its schema: {0}")]

@@ -1,15 +1,13 @@
 //! Unit tests of the snapshot checks on synthetic profiles shaped like the e2e/fleet programs'
 //! real stacks (see e2e/fleet/README.md), with the negative cases that matter.
 
-use std::collections::BTreeMap;
-
 use crate::finding::{CheckId, Confidence, Finding, Severity, TargetRef};
 use crate::snapshot::Snapshot;
 use gohealth_pprof::model::{
-    ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, MemStats,
+    ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, Labels, MemStats,
 };
 
-use super::config::ChecksSpec;
+use super::config::ChecksConfig;
 use super::diagnose;
 use super::history::TargetHistoryRing;
 
@@ -24,7 +22,7 @@ fn fr(function: &str, file: &str, line: u32) -> Frame {
 }
 
 fn group(count: u64, state: Option<&str>, frames: Vec<Frame>) -> GoroutineGroup {
-    GoroutineGroup { count, state: state.map(str::to_string), frames, ..Default::default() }
+    GoroutineGroup { count, state: state.map(str::to_string), frames: frames.into(), ..Default::default() }
 }
 
 fn created(mut g: GoroutineGroup, by: &str, file: &str, line: u32, parent: u64) -> GoroutineGroup {
@@ -99,10 +97,7 @@ fn healthy_groups() -> Vec<GoroutineGroup> {
             1,
         );
         if let Some(s) = shard {
-            g.labels = BTreeMap::from([
-                ("worker".to_string(), "consumer".to_string()),
-                ("queue shard".to_string(), s.to_string()),
-            ]);
+            g.labels = Labels::from([("worker", "consumer".to_string()), ("queue shard", s.to_string())]);
         }
         g
     };
@@ -181,7 +176,7 @@ fn snap_debug1(at: i64, mut groups: Vec<GoroutineGroup>) -> Snapshot {
 }
 
 /// Records `snaps` into a ring, then diagnoses the last one.
-fn run(snaps: &[Snapshot], checks: &ChecksSpec) -> Vec<Finding> {
+fn run(snaps: &[Snapshot], checks: &ChecksConfig) -> Vec<Finding> {
     let mut ring = TargetHistoryRing::default();
     for s in snaps {
         ring.push(super::history::Sample::from_snapshot(s));
@@ -196,7 +191,7 @@ fn of(findings: &[Finding], check: CheckId) -> Vec<&Finding> {
 
 #[test]
 fn leaky_sender_is_suspected_from_one_snapshot() {
-    let f = run(&[snap_full(T0, vec![leaky_sender(500, None)], None)], &ChecksSpec::default());
+    let f = run(&[snap_full(T0, vec![leaky_sender(500, None)], None)], &ChecksConfig::default());
     let leaks = of(&f, CheckId::GoroutineLeak);
     assert_eq!(leaks.len(), 1, "{f:#?}");
     let l = leaks[0];
@@ -217,7 +212,7 @@ fn leaky_sender_is_suspected_from_one_snapshot() {
 
 #[test]
 fn below_threshold_is_not_raised() {
-    let f = run(&[snap_full(T0, vec![leaky_sender(99, None)], None)], &ChecksSpec::default());
+    let f = run(&[snap_full(T0, vec![leaky_sender(99, None)], None)], &ChecksConfig::default());
     assert!(of(&f, CheckId::GoroutineLeak).is_empty());
 }
 
@@ -235,7 +230,7 @@ fn growing_leak_with_minutes_is_likely_and_critical() {
             )
         })
         .collect();
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     let leaks = of(&f, CheckId::GoroutineLeak);
     assert_eq!(leaks.len(), 2, "{f:#?}");
     for l in &leaks {
@@ -256,7 +251,7 @@ fn growing_leak_with_minutes_is_likely_and_critical() {
 
 #[test]
 fn long_wait_alone_makes_likely() {
-    let f = run(&[snap_full(T0, vec![wait_forever(150, Some(45))], None)], &ChecksSpec::default());
+    let f = run(&[snap_full(T0, vec![wait_forever(150, Some(45))], None)], &ChecksConfig::default());
     let l = of(&f, CheckId::GoroutineLeak);
     assert_eq!(l.len(), 1);
     assert_eq!(l[0].confidence, Some(Confidence::Likely));
@@ -270,7 +265,7 @@ fn long_wait_alone_makes_likely() {
 
 #[test]
 fn healthy_per_object_loops_are_not_flagged() {
-    let checks = ChecksSpec::default();
+    let checks = ChecksConfig::default();
     // No history: 1000 goroutines in select at one site, consumer-shaped.
     let one = run(&[snap_full(T0, healthy_groups(), Some(5))], &checks);
     assert!(one.is_empty(), "{one:#?}");
@@ -289,7 +284,7 @@ fn stable_sender_pool_is_not_flagged() {
     // 300 senders blocked on a full queue, the same count every audit: a bounded pool.
     let snaps: Vec<Snapshot> =
         (0..6).map(|i| snap_full(T0 + i * 60, vec![leaky_sender(300, None)], Some(i as u64))).collect();
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
 }
 
@@ -306,12 +301,12 @@ fn http_keepalive_loops_are_not_leaks_unless_they_grow() {
         g.wait_minutes_max = m;
         g
     };
-    let f = run(&[snap_full(T0, vec![ka(400, None)], Some(1))], &ChecksSpec::default());
+    let f = run(&[snap_full(T0, vec![ka(400, None)], Some(1))], &ChecksConfig::default());
     assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
     // Growing, and staying blocked: raised, with the stdlib site kept.
     let snaps: Vec<Snapshot> =
         (0..5).map(|i| snap_full(T0 + i * 60, vec![ka(400 + i as u64 * 100, Some(2))], Some(i as u64))).collect();
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     let l = of(&f, CheckId::GoroutineLeak);
     assert_eq!(l.len(), 1, "{f:#?}");
     assert_eq!(l[0].function.as_deref(), Some("net/http.(*persistConn).writeLoop"));
@@ -328,7 +323,7 @@ fn ticker_snaps(n: usize, gcs: impl Fn(i64) -> u64) -> Vec<Snapshot> {
 fn ticker_loop_growth_once_a_gc_witnessed_the_site() {
     // A GC between samples 0 and 1 (60+ s before the last sample at +150 s).
     let snaps = ticker_snaps(6, |i| if i == 0 { 1 } else { 2 });
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     let t = of(&f, CheckId::TickerLoopGrowth);
     assert_eq!(t.len(), 1, "{f:#?}");
     assert_eq!(t[0].function.as_deref(), Some("main.pollLoop"));
@@ -344,7 +339,7 @@ fn ticker_loop_growth_once_a_gc_witnessed_the_site() {
 fn ticker_loop_undecided_before_a_gc_is_not_reported_as_leak() {
     // No GC at all yet: debug=2 cannot tell yet, so neither check fires.
     let snaps = ticker_snaps(6, |_| 1);
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     assert!(of(&f, CheckId::TickerLoopGrowth).is_empty(), "{f:#?}");
     assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
 }
@@ -353,7 +348,7 @@ fn ticker_loop_undecided_before_a_gc_is_not_reported_as_leak() {
 fn ticker_loop_version_note() {
     let mut snaps = ticker_snaps(6, |i| i as u64);
     snaps.last_mut().unwrap().go_version = Some("go1.21.13".into());
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     let t = of(&f, CheckId::TickerLoopGrowth);
     assert!(t[0].message.contains("< 1.23"), "{}", t[0].message);
     assert_eq!(t[0].evidence["goVersion"], "go1.21.13");
@@ -362,7 +357,7 @@ fn ticker_loop_version_note() {
 #[test]
 fn growing_receive_site_without_debug2_is_an_ambiguous_leak() {
     let snaps: Vec<Snapshot> = (0..5).map(|i| snap_debug1(T0 + i * 30, vec![poll_loop(100 + i as u64 * 60)])).collect();
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     let l = of(&f, CheckId::GoroutineLeak);
     assert_eq!(l.len(), 1, "{f:#?}");
     assert_eq!(l[0].confidence, Some(Confidence::Likely));
@@ -381,7 +376,7 @@ fn leaked_mark_means_not_a_ticker() {
             snap_full(T0 + i * 30, vec![g], Some(i as u64))
         })
         .collect();
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     assert!(of(&f, CheckId::TickerLoopGrowth).is_empty());
     assert_eq!(of(&f, CheckId::GoroutineLeak).len(), 1, "{f:#?}");
     let p = of(&f, CheckId::ProvenGoroutineLeak);
@@ -391,7 +386,7 @@ fn leaked_mark_means_not_a_ticker() {
 
 #[test]
 fn goexit_in_defer_names_the_blocked_deferred_call() {
-    let f = run(&[snap_full(T0, goexit_groups(150, 40), None)], &ChecksSpec::default());
+    let f = run(&[snap_full(T0, goexit_groups(150, 40), None)], &ChecksConfig::default());
     let g = of(&f, CheckId::GoexitInDefer);
     assert_eq!(g.len(), 2, "{f:#?}");
     let w = g.iter().find(|x| x.function.as_deref() == Some("main.cleanupAfterExit")).unwrap();
@@ -405,16 +400,16 @@ fn goexit_in_defer_names_the_blocked_deferred_call() {
     // The more precise check wins over GoroutineLeak for the same site.
     assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
     // debug=1 shows the same frames (runtime.Goexit is not a leading frame).
-    let f1 = run(&[snap_debug1(T0, goexit_groups(150, 40))], &ChecksSpec::default());
+    let f1 = run(&[snap_debug1(T0, goexit_groups(150, 40))], &ChecksConfig::default());
     assert_eq!(of(&f1, CheckId::GoexitInDefer).len(), 2, "{f1:#?}");
     // Below min_goroutines: nothing.
-    let few = run(&[snap_full(T0, goexit_groups(5, 2), None)], &ChecksSpec::default());
+    let few = run(&[snap_full(T0, goexit_groups(5, 2), None)], &ChecksConfig::default());
     assert!(of(&few, CheckId::GoexitInDefer).is_empty());
 }
 
 #[test]
 fn long_blocked_thresholds_and_skipped_note() {
-    let mut checks = ChecksSpec::default();
+    let mut checks = ChecksConfig::default();
     checks.long_blocked_goroutines.min_wait_minutes = 1;
     let f = run(&[snap_full(T0, vec![leaky_sender(50, Some(1))], None)], &checks);
     let lb = of(&f, CheckId::LongBlockedGoroutines);
@@ -446,14 +441,14 @@ fn proven_leaks_from_goroutineleak_profile() {
         ],
         leak_profile: true,
     });
-    let f = run(&[s], &ChecksSpec::default());
+    let f = run(&[s], &ChecksConfig::default());
     let p = of(&f, CheckId::ProvenGoroutineLeak);
     assert_eq!(p.len(), 2);
     assert!(p.iter().all(|x| x.severity == Severity::Critical && x.confidence == Some(Confidence::Proven)));
     assert_eq!(p[0].function.as_deref(), Some("main.fetchWithTimeout.func1"));
     assert_eq!(p[0].count, Some(60));
     // Disabled: nothing.
-    let mut checks = ChecksSpec::default();
+    let mut checks = ChecksConfig::default();
     checks.proven_goroutine_leak.enabled = false;
     let s2 = Snapshot { leaks: Some(GoroutineProfile::default()), ..Default::default() };
     assert!(run(&[s2], &checks).is_empty());
@@ -469,7 +464,7 @@ fn contention_top_sites_and_disabled_profiling() {
     let site = |delay_ms: u64, count: u64, frames: Vec<Frame>| ContentionSite {
         count,
         delay_ns: delay_ms * 1_000_000,
-        frames,
+        frames: frames.into(),
     };
     let mut s = Snapshot { at: T0, ..Default::default() };
     s.mutex = Some(contention(
@@ -498,7 +493,7 @@ fn contention_top_sites_and_disabled_profiling() {
         ],
     ));
     s.block = Some(contention(ContentionKind::Block, None, vec![]));
-    let f = run(&[s.clone()], &ChecksSpec::default());
+    let f = run(&[s.clone()], &ChecksConfig::default());
     let lc = of(&f, CheckId::LockContention);
     assert_eq!(lc.len(), 2, "{f:#?}");
     assert_eq!(lc[0].function.as_deref(), Some("main.contendedCounter"));
@@ -508,24 +503,24 @@ fn contention_top_sites_and_disabled_profiling() {
     // An empty block profile without a sampling period says nothing either way.
     assert!(of(&f, CheckId::ContentionProfilingDisabled).is_empty());
     // top = 1.
-    let mut checks = ChecksSpec::default();
+    let mut checks = ChecksConfig::default();
     checks.lock_contention.top = 1;
     assert_eq!(of(&run(&[s.clone()], &checks), CheckId::LockContention).len(), 1);
 
     // Sampling period 0 and empty: disabled, not "no contention".
     let mut off = Snapshot { at: T0, ..Default::default() };
     off.mutex = Some(contention(ContentionKind::Mutex, Some(0), vec![]));
-    let f = run(&[off.clone()], &ChecksSpec::default());
+    let f = run(&[off.clone()], &ChecksConfig::default());
     let d = of(&f, CheckId::ContentionProfilingDisabled);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].evidence["reason"], "mutex");
     assert!(of(&f, CheckId::LockContention).is_empty());
     // Profiling on (period 1) but no records: nothing at all.
     off.mutex = Some(contention(ContentionKind::Mutex, Some(1), vec![]));
-    assert!(run(&[off.clone()], &ChecksSpec::default()).is_empty());
+    assert!(run(&[off.clone()], &ChecksConfig::default()).is_empty());
     // Opt-out of the disabled report.
     off.mutex = Some(contention(ContentionKind::Mutex, Some(0), vec![]));
-    let mut quiet = ChecksSpec::default();
+    let mut quiet = ChecksConfig::default();
     quiet.lock_contention.report_disabled_profiling = false;
     assert!(run(&[off], &quiet).is_empty());
 }
@@ -547,7 +542,7 @@ fn gc_snap(at: i64, num_gc: u64, forced: u64, frac: f64, scrape_forced: u64) -> 
 
 #[test]
 fn gc_pressure_fraction_frequency_and_forced_discount() {
-    let checks = ChecksSpec::default();
+    let checks = ChecksConfig::default();
     // gcchurn: GCCPUFraction 0.08 from a single snapshot.
     let f = run(&[gc_snap(T0, 3300, 0, 0.08, 0)], &checks);
     let g = of(&f, CheckId::GcPressure);
@@ -570,7 +565,7 @@ fn gc_pressure_fraction_frequency_and_forced_discount() {
 
 #[test]
 fn goroutine_growth_needs_a_steady_slope_over_min_samples() {
-    let checks = ChecksSpec::default();
+    let checks = ChecksConfig::default();
     let tot = |at: i64, n: u64| Snapshot {
         at,
         goroutines: Some(GoroutineProfile { total: n, groups: vec![], leak_profile: false }),
@@ -596,7 +591,7 @@ fn goroutine_growth_needs_a_steady_slope_over_min_samples() {
 
 #[test]
 fn disabled_checks_stay_silent() {
-    let mut checks = ChecksSpec::default();
+    let mut checks = ChecksConfig::default();
     checks.goroutine_leak.enabled = false;
     checks.goexit_in_defer.enabled = false;
     let f = run(&[snap_full(T0, vec![leaky_sender(500, None)], None)], &checks);
@@ -618,7 +613,7 @@ fn history_restored_from_status_keeps_the_trend() {
     let (restored, errors) = super::History::from_status(&status);
     assert!(errors.is_empty());
     let ring = restored.ring("fleet/p").unwrap();
-    let f = diagnose(&target(), &snaps[5], ring, &ChecksSpec::default());
+    let f = diagnose(&target(), &snaps[5], ring, &ChecksConfig::default());
     assert_eq!(of(&f, CheckId::TickerLoopGrowth).len(), 1, "{f:#?}");
     assert_eq!(of(&f, CheckId::GoroutineGrowth).len(), 1);
 }
@@ -628,7 +623,7 @@ fn stale_minutes_on_a_ticker_loop_are_not_evidence() {
     // go1.26.8: right after a GC that followed two idle minutes, every goroutine of the ticker
     // program printed `[chan receive, 1 minutes]`, even seconds-old ones (captured fixture
     // diagnose/ticker round 4). The site grew over that minute, so the minutes are an artifact.
-    let mut checks = ChecksSpec::default();
+    let mut checks = ChecksConfig::default();
     checks.long_blocked_goroutines.min_wait_minutes = 1;
     let gcs = [0, 0, 1, 1, 2];
     let snaps: Vec<Snapshot> = (0..5)
@@ -673,7 +668,7 @@ fn a_startup_step_is_not_growth() {
         })
         .collect();
     for k in 2..=snaps.len() {
-        let f = run(&snaps[..k], &ChecksSpec::default());
+        let f = run(&snaps[..k], &ChecksConfig::default());
         assert!(f.is_empty(), "after {k} audits: {f:#?}");
     }
 }
@@ -681,7 +676,11 @@ fn a_startup_step_is_not_growth() {
 #[test]
 fn block_profile_counts_lock_waits_only() {
     let c = "main.go";
-    let site = |delay_ms: u64, frames: Vec<Frame>| ContentionSite { count: 5, delay_ns: delay_ms * 1_000_000, frames };
+    let site = |delay_ms: u64, frames: Vec<Frame>| ContentionSite {
+        count: 5,
+        delay_ns: delay_ms * 1_000_000,
+        frames: frames.into(),
+    };
     let s = Snapshot {
         at: T0,
         block: Some(contention(
@@ -704,7 +703,7 @@ fn block_profile_counts_lock_waits_only() {
         )),
         ..Default::default()
     };
-    let f = run(&[s], &ChecksSpec::default());
+    let f = run(&[s], &ChecksConfig::default());
     let fns: Vec<_> = of(&f, CheckId::LockContention).iter().map(|x| x.function.clone().unwrap()).collect();
     assert_eq!(fns, ["main.update", "main.read"], "{f:#?}");
 }
@@ -717,7 +716,7 @@ fn earlier_debug2_dumps_decide_when_debug2_is_skipped() {
     let mut d1 = snap_debug1(T0 + 180, vec![poll_loop(400)]);
     d1.mem_stats = snaps[5].mem_stats.clone();
     snaps.push(d1);
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     assert_eq!(of(&f, CheckId::TickerLoopGrowth).len(), 1, "{f:#?}");
     assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
     // A receive-side leak seen with minutes stays a (likely) leak, without an ambiguity note.
@@ -727,7 +726,7 @@ fn earlier_debug2_dumps_decide_when_debug2_is_skipped() {
     let mut d1 = snap_debug1(T0 + 150, vec![wait_forever(400, None)]);
     d1.mem_stats = snaps[4].mem_stats.clone();
     snaps.push(d1);
-    let f = run(&snaps, &ChecksSpec::default());
+    let f = run(&snaps, &ChecksConfig::default());
     let l = of(&f, CheckId::GoroutineLeak);
     assert_eq!(l.len(), 1, "{f:#?}");
     assert!(!l[0].evidence.contains_key("ambiguity"), "{:#?}", l[0]);
@@ -747,7 +746,7 @@ fn two_sites_in_one_function_stay_two_findings() {
         1,
         1,
     );
-    let f = run(&[snap_full(T0, vec![send, wg], None)], &ChecksSpec::default());
+    let f = run(&[snap_full(T0, vec![send, wg], None)], &ChecksConfig::default());
     let merged = super::merge_seen(&[], f, "2026-11-26T10:00:00Z");
     let lines: Vec<_> = of(&merged, CheckId::GoroutineLeak).iter().map(|x| x.line.unwrap()).collect();
     assert_eq!(lines, [66, 75], "{merged:#?}");
@@ -763,7 +762,7 @@ fn one_lock_in_both_profiles_is_one_finding() {
             vec![ContentionSite {
                 count: 100,
                 delay_ns: 500_000_000,
-                frames: vec![fr(frame, "sync/mutex.go", 1), fr("main.contendedCounter", c, line)],
+                frames: vec![fr(frame, "sync/mutex.go", 1), fr("main.contendedCounter", c, line)].into(),
             }],
         )
     };
@@ -773,7 +772,7 @@ fn one_lock_in_both_profiles_is_one_finding() {
         block: Some(lock(ContentionKind::Block, 36, "sync.(*Mutex).Lock")),
         ..Default::default()
     };
-    let f = run(&[s], &ChecksSpec::default());
+    let f = run(&[s], &ChecksConfig::default());
     let lc = of(&f, CheckId::LockContention);
     assert_eq!(lc.len(), 1, "{f:#?}");
     assert_eq!(lc[0].line, Some(38));

@@ -1,4 +1,10 @@
-//! `spec.checks`: per-check switches and thresholds, with defaults that keep noise low.
+//! The checks' switches and thresholds, as the checks read them: every duration already parsed.
+//!
+//! The per-check threshold types are plain serde data that the operator's CRD embeds as they are
+//! (`spec.checks.<check>`); the durations (`trendWindow`, `provenGoroutineLeak.interval`) are strings in
+//! the CRD and become [`Duration`]s when the operator validates a spec, once.
+
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -7,41 +13,31 @@ fn yes() -> bool {
     true
 }
 
+/// Default trend window of the growth and GC checks.
+pub const DEFAULT_TREND_WINDOW: Duration = Duration::from_secs(3600);
+/// Default interval between goroutineleak fetches (each forces a GC in the target).
+pub const DEFAULT_PROVEN_LEAK_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+
 /// Per-check configuration. Every check is on by default.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChecksSpec {
-    /// How far back trend checks (growth, GC pressure) look, as a Go duration. Default 1h.
-    #[serde(default = "default_trend_window")]
-    pub trend_window: String,
-    #[serde(default)]
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChecksConfig {
+    /// How far back trend checks (growth, GC pressure) look.
+    pub trend_window: Duration,
     pub goroutine_leak: GoroutineLeakCheck,
-    #[serde(default)]
-    pub proven_goroutine_leak: ProvenGoroutineLeakCheck,
-    #[serde(default)]
+    pub proven_goroutine_leak: ProvenLeakConfig,
     pub long_blocked_goroutines: LongBlockedCheck,
-    #[serde(default)]
     pub ticker_loop_growth: SimpleThresholdCheck,
-    #[serde(default)]
     pub goexit_in_defer: SimpleThresholdCheck,
-    #[serde(default)]
     pub lock_contention: LockContentionCheck,
-    #[serde(default)]
     pub gc_pressure: GcPressureCheck,
-    #[serde(default)]
     pub go_panic_restarts: PanicRestartsCheck,
-    #[serde(default)]
     pub goroutine_growth: GoroutineGrowthCheck,
 }
 
-fn default_trend_window() -> String {
-    "1h".into()
-}
-
-impl Default for ChecksSpec {
+impl Default for ChecksConfig {
     fn default() -> Self {
-        ChecksSpec {
-            trend_window: default_trend_window(),
+        ChecksConfig {
+            trend_window: DEFAULT_TREND_WINDOW,
             goroutine_leak: Default::default(),
             proven_goroutine_leak: Default::default(),
             long_blocked_goroutines: Default::default(),
@@ -52,6 +48,20 @@ impl Default for ChecksSpec {
             go_panic_restarts: Default::default(),
             goroutine_growth: Default::default(),
         }
+    }
+}
+
+/// ProvenGoroutineLeak: the runtime's goroutineleak profile (Go 1.27; 1.26 with the experiment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvenLeakConfig {
+    pub enabled: bool,
+    /// Fetching the profile forces a GC in the target, so it runs on its own interval.
+    pub interval: Duration,
+}
+
+impl Default for ProvenLeakConfig {
+    fn default() -> Self {
+        ProvenLeakConfig { enabled: true, interval: DEFAULT_PROVEN_LEAK_INTERVAL }
     }
 }
 
@@ -88,25 +98,6 @@ impl Default for GoroutineLeakCheck {
             min_growth_per_hour: d_leak_growth(),
             min_wait_minutes: d_leak_wait(),
         }
-    }
-}
-
-/// ProvenGoroutineLeak: the runtime's goroutineleak profile (Go 1.27; 1.26 with the experiment).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ProvenGoroutineLeakCheck {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Fetching the profile forces a GC in the target, so it runs on its own interval. Default 4h.
-    #[serde(default = "d_proven_interval")]
-    pub interval: String,
-}
-fn d_proven_interval() -> String {
-    "4h".into()
-}
-impl Default for ProvenGoroutineLeakCheck {
-    fn default() -> Self {
-        ProvenGoroutineLeakCheck { enabled: true, interval: d_proven_interval() }
     }
 }
 

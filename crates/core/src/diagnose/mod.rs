@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use crate::finding::{Finding, TargetRef};
 use crate::snapshot::Snapshot;
 
-use self::config::ChecksSpec;
+use self::config::ChecksConfig;
 use self::history::{Sample, TargetHistoryRing};
 use self::site::{Site, blocked_sites, linear_fit};
 
@@ -31,8 +31,6 @@ pub use self::history::History;
 pub use self::panic_restarts::panic_restarts;
 pub use self::scrape_failed::scrape_failed;
 
-/// Default trend window when `spec.checks.trendWindow` does not parse.
-const DEFAULT_WINDOW_SECS: f64 = 3600.0;
 /// Pearson r a series needs to count as rising steadily (not noise).
 pub(crate) const STEADY_R: f64 = 0.8;
 /// Points a per-site trend needs before it is trusted either way.
@@ -44,7 +42,7 @@ pub(crate) const MINUTES_VISIBLE_AFTER_SECS: i64 = 65;
 pub(crate) struct Input<'a> {
     pub target: &'a TargetRef,
     pub snapshot: &'a Snapshot,
-    pub checks: &'a ChecksSpec,
+    pub checks: &'a ChecksConfig,
     /// Samples inside the trend window, oldest first, the snapshot itself last.
     pub series: Vec<Sample>,
     /// Blocked sites of the richest goroutine profile (debug=2 when present, else debug=1/proto).
@@ -58,13 +56,9 @@ impl<'a> Input<'a> {
         target: &'a TargetRef,
         snapshot: &'a Snapshot,
         ring: &TargetHistoryRing,
-        checks: &'a ChecksSpec,
+        checks: &'a ChecksConfig,
     ) -> Self {
-        let window_secs = crate::duration::parse_go_duration(&checks.trend_window)
-            .ok()
-            .map(|d| d.as_secs_f64())
-            .filter(|w| *w > 0.0)
-            .unwrap_or(DEFAULT_WINDOW_SECS);
+        let window_secs = checks.trend_window.as_secs_f64();
         let profile = snapshot.goroutines_full.as_ref().or(snapshot.goroutines.as_ref());
         Input {
             target,
@@ -277,7 +271,7 @@ pub fn diagnose(
     target: &TargetRef,
     snapshot: &Snapshot,
     history: &TargetHistoryRing,
-    checks: &ChecksSpec,
+    checks: &ChecksConfig,
 ) -> Vec<Finding> {
     let input = Input::new(target, snapshot, history, checks);
     let mut out = Vec::new();

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gohealth_pprof::model::{Frame, GoroutineGroup, GoroutineProfile};
+use gohealth_pprof::model::{Frame, GoroutineGroup, GoroutineProfile, Labels, Stack};
 
 /// What a goroutine group is waiting on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -272,11 +272,11 @@ pub struct Site {
     /// Distinct parent goroutine ids seen (debug=2): many parents = spawned per request.
     pub parents: BTreeSet<u64>,
     pub stdlib_owned: bool,
-    /// Frames of the largest group (innermost first).
-    pub frames: Vec<Frame>,
+    /// Frames of the largest group (innermost first), shared with it.
+    pub frames: Stack,
     /// For Goexit stacks: the function that called `runtime.Goexit`.
     pub goexit_caller: Option<Frame>,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
 }
 
 impl Site {
@@ -328,9 +328,9 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) ->
                 created_by: None,
                 parents: BTreeSet::new(),
                 stdlib_owned,
-                frames: Vec::new(),
+                frames: Stack::default(),
                 goexit_caller: None,
-                labels: BTreeMap::new(),
+                labels: Labels::default(),
             },
             kinds: BTreeMap::new(),
             creators: BTreeMap::new(),
@@ -490,7 +490,8 @@ mod tests {
                     Frame::new("runtime.Goexit", "runtime/panic.go", 694),
                     Frame::new("main.abortWithGoexit", "main.go", 32),
                     Frame::new("main.workerWithGoexit", "main.go", 45),
-                ],
+                ]
+                .into(),
                 ..Default::default()
             }],
             leak_profile: false,

@@ -1,0 +1,187 @@
+//! One audit cycle: [`due`] decides whether to run; [`run`] reads what the audit references
+//! (dereference), scrapes its targets (I/O), then evaluates (pure). Everything it returns is plain data.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use kube::Client;
+
+use gohealth_core::diagnose::merge_seen;
+use gohealth_core::scrape_error::ScrapeError;
+
+use crate::dereference::credentials;
+use crate::dereference::targets::{Target, container_restarts};
+use crate::evaluate::{Scraped, evaluate};
+use crate::report::AuditReport;
+use crate::scrape::endpoint;
+use crate::scrape::http::{Collector, CollectorOptions, Limiter};
+use crate::scrape::profiles::ScrapePlan;
+use crate::state::{AuditState, Fingerprint};
+use crate::status::{CONDITION_ADMISSION, ConditionUpdate};
+use crate::validate::AuditConfig;
+
+/// Whether to audit now, and why; or how long to wait.
+#[derive(Debug, PartialEq)]
+pub struct Due {
+    pub wait: Option<Duration>,
+    pub reason: &'static str,
+}
+
+/// Pod and status events trigger reconciles all the time; an audit runs only when the spec changed,
+/// the selected pods changed, or the interval elapsed.
+pub fn due(
+    state: &AuditState,
+    generation: Option<i64>,
+    fingerprint: &Fingerprint,
+    interval: Duration,
+    now: jiff::Timestamp,
+) -> Due {
+    let now_due = |reason| Due { wait: None, reason };
+    if state.observed_generation != generation {
+        return now_due("SpecChanged");
+    }
+    if state.fingerprint.as_ref() != Some(fingerprint) {
+        return now_due("TargetsChanged");
+    }
+    let Some(last) = state.last_audit else { return now_due("FirstAudit") };
+    let elapsed = now.duration_since(last).unsigned_abs();
+    if elapsed >= interval {
+        return now_due("IntervalElapsed");
+    }
+    Due { wait: Some(interval - elapsed), reason: "NotDue" }
+}
+
+/// The selected pods and their IPs: a change makes an audit due.
+pub fn fingerprint(targets: &[Target]) -> Fingerprint {
+    targets.iter().map(|t| (t.target.key(), t.pod.status.as_ref().and_then(|s| s.pod_ip.clone()))).collect()
+}
+
+pub struct CycleOutcome {
+    pub report: AuditReport,
+    pub conditions: Vec<ConditionUpdate>,
+}
+
+/// What a cycle needs from the audit object besides its validated config.
+pub struct AuditRef<'a> {
+    pub namespace: &'a str,
+    pub generation: Option<i64>,
+}
+
+/// Runs one audit over `targets`. Never fails as a whole: each target's failure is a typed
+/// `ScrapeFailed` finding and the others complete.
+pub async fn run(
+    client: &Client,
+    limiter: &Limiter,
+    audit: &AuditRef<'_>,
+    cfg: &AuditConfig,
+    targets: Vec<Target>,
+    state: &mut AuditState,
+    now: jiff::Timestamp,
+) -> CycleOutcome {
+    let started = Instant::now();
+    let now_secs = now.as_second();
+
+    // dereference: the credentials the spec names, then one collector for the audit
+    let collector = match credentials::read(client, audit.namespace, &cfg.pprof).await {
+        Ok(creds) => state
+            .collector(&cfg.pprof, creds, |pprof, creds| {
+                Collector::with_limiter(&CollectorOptions::for_audit(pprof, creds), limiter.clone())
+            })
+            .cloned(),
+        // A credential that cannot be read fails every target of the audit with AuthError, visibly.
+        Err(e) => Err(ScrapeError::Auth(e.to_string())),
+    };
+
+    // scrape
+    let leak_interval = i64::try_from(cfg.checks.proven_goroutine_leak.interval.as_secs()).unwrap_or(i64::MAX);
+    let jobs = targets.iter().map(|t| {
+        let leak_due = state.last_leak_fetch.get(&t.target.key()).is_none_or(|last| now_secs - last >= leak_interval);
+        let plan = ScrapePlan::from_checks(&cfg.checks, leak_due);
+        let collector = &collector;
+        async move {
+            let collector = collector.as_ref().map_err(|e| (e.clone(), None))?;
+            let ep = endpoint::resolve(&t.pod, &cfg.pprof).map_err(|e| (e, None))?;
+            let url = ep.base_url.clone();
+            collector.scrape(&ep, &plan).await.map(|s| (url.clone(), s)).map_err(|e| (e, Some(url)))
+        }
+    });
+    let results = join_all(jobs).await;
+    let scraped = targets
+        .iter()
+        .zip(results)
+        .map(|(t, result)| Scraped { target: t.target.clone(), containers: container_restarts(&t.pod), result })
+        .collect();
+
+    // evaluate
+    let (mut findings, reports) =
+        evaluate(&cfg.checks, scraped, &mut state.history, &mut state.last_leak_fetch, now_secs);
+
+    let mut conditions = Vec::new();
+    let mut admission = None;
+    if let Some(adm_cfg) = &cfg.admission {
+        let kb = match &adm_cfg.knowledge_base_config_map {
+            Some(name) => Some(credentials::knowledge_base(client, audit.namespace, name).await),
+            None => None,
+        };
+        let (kb_yaml, kb_error) = match kb {
+            Some(Ok(yaml)) => (Some(yaml), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
+        let mut outcome = crate::dereference::admission::audit_live(client, adm_cfg, kb_yaml).await;
+        // The embedded knowledge base still applies; say that the override could not be read.
+        if let Some(e) = kb_error {
+            outcome.message = format!("{}; knowledge-base override ignored: {e}", outcome.message);
+        }
+        findings.extend(outcome.findings);
+        conditions.push(ConditionUpdate {
+            type_: CONDITION_ADMISSION,
+            status: outcome.observed,
+            reason: outcome.reason,
+            message: outcome.message,
+        });
+        admission = Some(outcome.status);
+    }
+    let findings = merge_seen(&state.previous_findings, findings, &now.to_string());
+    state.previous_findings = findings.clone();
+    state.observed_generation = audit.generation;
+    CycleOutcome {
+        report: AuditReport {
+            started_at: now_secs,
+            duration_seconds: started.elapsed().as_secs_f64(),
+            targets: reports,
+            findings,
+            admission,
+        },
+        conditions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn audits_run_on_spec_target_or_interval_change_only() {
+        let now: jiff::Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let fp = vec![("ns/a".to_string(), Some("10.0.0.1".to_string()))];
+        let interval = Duration::from_secs(300);
+        let metrics = Metrics::default();
+        let mut state = AuditState::new(metrics.audit_series("ns", "x"), None);
+        assert_eq!(due(&state, Some(1), &fp, interval, now).reason, "SpecChanged");
+        state.observed_generation = Some(1);
+        assert_eq!(due(&state, Some(1), &fp, interval, now).reason, "TargetsChanged");
+        state.fingerprint = Some(fp.clone());
+        assert_eq!(due(&state, Some(1), &fp, interval, now).reason, "FirstAudit");
+        state.last_audit = Some("2026-01-01T00:08:00Z".parse().unwrap());
+        let d = due(&state, Some(1), &fp, interval, now);
+        assert_eq!(d, Due { wait: Some(Duration::from_secs(180)), reason: "NotDue" });
+        state.last_audit = Some("2026-01-01T00:04:00Z".parse().unwrap());
+        assert_eq!(due(&state, Some(1), &fp, interval, now).reason, "IntervalElapsed");
+        let moved = vec![("ns/a".to_string(), Some("10.0.0.2".to_string()))];
+        state.last_audit = Some(now);
+        assert_eq!(due(&state, Some(1), &moved, interval, now).reason, "TargetsChanged");
+        assert_eq!(due(&state, Some(2), &fp, interval, now).reason, "SpecChanged");
+    }
+}

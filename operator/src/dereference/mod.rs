@@ -1,0 +1,7 @@
+//! The `dereference` step: everything an audit reads from the cluster before it runs — its pods (from
+//! the reflector caches, never a fresh list), the Secrets its credentials name, the knowledge-base
+//! ConfigMap and the apiserver's admission configuration. The steps after it are pure.
+
+pub mod admission;
+pub mod credentials;
+pub mod targets;

@@ -1,0 +1,13 @@
+//! The `scrape` step (the cycle's I/O): fetching the profiles of the targets.
+//!
+//! - [`endpoint::resolve`]: pod + `spec.pprof` → where to scrape (pure).
+//! - [`http::Collector`]: bounded, typed HTTP GETs (the only network code here).
+//! - [`index::parse_index`]: which profiles a target serves (pure).
+//! - [`profiles::ScrapePlan`] and `Collector::scrape`: what to fetch for the enabled checks.
+
+pub mod endpoint;
+pub mod http;
+pub mod index;
+pub mod profiles;
+#[cfg(test)]
+mod test_server;
