@@ -20,6 +20,7 @@ RUN case "$(uname -m)" in \
  && rustup target add "$(cat /rust-target)"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
 COPY operator ./operator
 # embedded at compile time: the admission knowledge base
 COPY config/admission-plugins.yaml ./config/admission-plugins.yaml

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Facts about the rendered chart, for e2e/ship/verify.sh (and ship_e2e.rs, which reuses `rbac`).
+"""Facts about the rendered chart, for e2e/ship/verify.sh (and e2e_ship.rs, which reuses `rbac`).
 
   chart_facts.py facts DEFAULT.yaml HA.yaml   assert security context, args, RBAC rules, monitoring objects
   chart_facts.py no-monitoring < rendered     assert no ServiceMonitor/PrometheusRule without the API
@@ -179,7 +179,7 @@ def main():
                "spec": tmpl["spec"]}
         print(yaml.safe_dump(pod, sort_keys=False))
     elif cmd == "operator-args":
-        # The operator container's args and the rendered-namespace, as JSON (ship_e2e.rs runs exactly these).
+        # The operator container's args and the rendered-namespace, as JSON (e2e_ship.rs runs exactly these).
         dep = one(load(args[0]), "Deployment")
         (c,) = dep["spec"]["template"]["spec"]["containers"]
         print(json.dumps({"args": c["args"], "namespace": dep["metadata"]["namespace"],

@@ -4,7 +4,7 @@
 The dashboard is generated so its many near-identical panels stay consistent; the committed JSON is
 what ships. `gen-dashboard.py --check` fails when the committed file differs from the generated one
 (e2e/ship/verify.sh runs it). Every panel query must return data against a live operator: the e2e
-test (operator/tests/ship_e2e.rs) asks a real Prometheus for each `targets[].expr`.
+test (operator/tests/e2e_ship.rs) asks a real Prometheus for each `targets[].expr`.
 """
 
 import json

@@ -5,7 +5,7 @@
 #   enforced on the chart's pod, the chart's RBAC checked with `kubectl auth can-i` as its ServiceAccount,
 #   promtool check rules / test rules.
 # The live part (operator under the chart's RBAC, a real Prometheus scraping it, every dashboard query
-# returning data) is operator/tests/ship_e2e.rs, run by `cargo test --features e2e` (`make test`).
+# returning data) is operator/tests/e2e_ship.rs, run by `cargo test --features e2e` (`make test`).
 #
 # Usage: e2e/ship/verify.sh   (uses $KUBECONFIG when it points at a loopback apiserver, or
 #        $SHIP_KUBECONFIG; otherwise starts a local control plane from e2e/controlplane)

@@ -13,10 +13,8 @@ use crate::crd::GoHealthAuditStatus;
 use crate::dereference::credentials::Credentials;
 use crate::metrics::{AuditSeries, Metrics};
 use crate::scrape::http::Collector;
+use crate::status::STATUS_HISTORY_BUDGET;
 use crate::validate::PprofConfig;
-
-/// Budget for `status.history` (JSON bytes); the whole status stays well under etcd's object limit.
-pub const STATUS_HISTORY_BUDGET: usize = 96 * 1024;
 
 /// Selected pods (namespace/pod, IP): an audit runs again when they change.
 pub type Fingerprint = Vec<(String, Option<String>)>;

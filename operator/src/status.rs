@@ -10,6 +10,9 @@ use gohealth_core::finding::Severity;
 
 use crate::report::AuditReport;
 
+/// Budget for `status.history` (JSON bytes); the whole status stays well under etcd's object limit.
+pub const STATUS_HISTORY_BUDGET: usize = 96 * 1024;
+
 pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_DEGRADED: &str = "Degraded";
 pub const CONDITION_ADMISSION: &str = "AdmissionObserved";
@@ -274,9 +277,8 @@ mod tests {
 #[cfg(test)]
 mod status_size {
     use super::*;
-    use crate::metrics::Metrics;
     use crate::report::TargetReport;
-    use crate::state::AuditState;
+    use gohealth_core::diagnose::history::History;
     use gohealth_core::finding::{CheckId, Finding, Severity, TargetRef};
     use gohealth_pprof::model::{Frame, GoroutineGroup, GoroutineProfile};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -285,8 +287,7 @@ mod status_size {
     /// history for every target and a finding on every target.
     #[test]
     fn status_at_5000_targets_is_well_under_256_kib() {
-        let metrics = Metrics::default();
-        let mut state = AuditState::new(metrics.audit_series("ns", "a"), None);
+        let mut history = History::default();
         let mut report = AuditReport::default();
         for i in 0..5000u64 {
             let target = TargetRef {
@@ -308,7 +309,7 @@ mod status_size {
                     goroutines: Some(GoroutineProfile { total, groups, leak_profile: false }),
                     ..Default::default()
                 };
-                state.history.record(&target.key(), &snap);
+                history.record(&target.key(), &snap);
             }
             report.targets.push(TargetReport {
                 target: target.clone(),
@@ -324,7 +325,7 @@ mod status_size {
             f.count = Some(1500);
             report.findings.push(f.with_evidence("growthPerHour", 120).with_evidence("createdBy", "main.serve"));
         }
-        let history = state.history_status();
+        let history = history.to_status(STATUS_HISTORY_BUDGET);
         let now = Time("2026-01-01T00:00:00Z".parse().unwrap());
         let status = build_status(None, Some(1), &report, vec![], history, &now);
         let bytes = serde_json::to_vec(&status).unwrap().len();

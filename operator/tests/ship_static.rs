@@ -1,6 +1,6 @@
 //! What ships must agree with the code, checked without any external tool (plain `cargo test`):
 //! the chart's CRD copy, and every metric the alerts and the dashboard query is one the operator exports.
-//! The real-tool checks are `e2e/ship/verify.sh` and `ship_e2e.rs`.
+//! The real-tool checks are `e2e/ship/verify.sh` and `e2e_ship.rs`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Every input form the offline audit reads, from fixture files, through parse → checks. The
-//! binary's output and exit codes are tested in `operator/tests/admission_inputs.rs`.
+//! binary's output and exit codes are tested in `operator/tests/cli_admission.rs`.
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! Parsers for every Go profile format into one model (`model`).
 //!
 //! All parsers are pure functions over bytes: they never panic on any input (fuzzed, see
-//! `operator/fuzz`), never allocate more than a bounded multiple of the input (or of `limit` for
+//! `crates/pprof/fuzz`), never allocate more than a bounded multiple of the input (or of `limit` for
 //! gzip), and return a typed [`ParseError`] with a stable [`ParseError::reason`].
 //!
 //! Entry points:

@@ -2,7 +2,7 @@
 //! what the Go runtime itself reports, hostile targets failing with their typed reason in bounded
 //! time and memory while good targets in the same batch complete.
 //!
-//! Run: `cargo test --features e2e --test collect_live -- --nocapture` (prints timings and memory).
+//! Run: `cargo test --features e2e --test e2e_scrape -- --nocapture` (prints timings and memory).
 #![cfg(feature = "e2e")]
 
 mod common;
