@@ -1,5 +1,7 @@
-//! The operator shell: watches GoHealthAudits (and Pods, so target churn triggers a reconcile), runs the
-//! audit cycle (`audit`), writes status by server-side apply, publishes Events and metrics.
+//! The controller wiring: one watch per kind (GoHealthAudits; Pods and Namespaces through reflectors
+//! whose caches the audits select from and whose events trigger the audits they concern), and a short
+//! reconcile — validate, select targets from the caches, run the cycle when due, apply status, publish
+//! metrics and Events.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

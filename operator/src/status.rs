@@ -10,8 +10,9 @@ use gohealth_core::finding::Severity;
 
 use crate::report::AuditReport;
 
-/// Budget for `status.history` (JSON bytes); the whole status stays well under etcd's object limit.
-pub const STATUS_HISTORY_BUDGET: usize = 96 * 1024;
+/// Budget for `status.history` (JSON bytes): the core's default, so the whole status stays well under
+/// etcd's object limit.
+pub const STATUS_HISTORY_BUDGET: usize = gohealth_core::diagnose::history::DEFAULT_STATUS_HISTORY_BYTES;
 
 pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_DEGRADED: &str = "Degraded";
