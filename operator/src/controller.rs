@@ -3,7 +3,6 @@
 //! reconcile — validate, select targets from the caches, run the cycle when due, apply status, publish
 //! metrics and Events.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -203,7 +202,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let for_pods = (audit_store.clone(), namespaces.clone());
     let for_namespaces = audit_store.clone();
     controller
-        .watches_stream(pod_events, move |pod: Pod| audits_selecting(&for_pods.0.state(), &for_pods.1.state(), &pod))
+        .watches_stream(pod_events, move |pod: Pod| audits_selecting(&for_pods.0.state(), &for_pods.1, &pod))
         .watches_stream(ns_events, move |_: Namespace| audits_with_namespace_selector(&for_namespaces.state()))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx.clone())
@@ -231,14 +230,13 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
 /// Audits a pod event concerns: namespace (own, or by namespace selector) and pod selector match.
 fn audits_selecting(
     audits: &[Arc<GoHealthAudit>],
-    namespaces: &[Arc<Namespace>],
+    namespaces: &Store<Namespace>,
     pod: &Pod,
 ) -> Vec<ObjectRef<GoHealthAudit>> {
-    let namespaces: BTreeMap<&str, &Namespace> =
-        namespaces.iter().filter_map(|n| Some((n.metadata.name.as_deref()?, n.as_ref()))).collect();
+    let namespace = namespace_lookup(namespaces);
     audits
         .iter()
-        .filter(|a| selection(a).is_some_and(|by| by.concerns(pod, &namespaces)))
+        .filter(|a| selection(a).is_some_and(|by| by.concerns(pod, &namespace)))
         .map(|a| ObjectRef::from_obj(a.as_ref()))
         .collect()
 }
@@ -246,6 +244,11 @@ fn audits_selecting(
 /// Audits that select namespaces by label: a namespace's labels changing may change their targets.
 fn audits_with_namespace_selector(audits: &[Arc<GoHealthAudit>]) -> Vec<ObjectRef<GoHealthAudit>> {
     audits.iter().filter(|a| a.spec.namespace_selector.is_some()).map(|a| ObjectRef::from_obj(a.as_ref())).collect()
+}
+
+/// A namespace by name from the cache (a hash lookup; nothing is copied).
+fn namespace_lookup(store: &Store<Namespace>) -> impl Fn(&str) -> Option<Arc<Namespace>> + '_ {
+    |name| store.get(&ObjectRef::new(name))
 }
 
 fn selection(audit: &GoHealthAudit) -> Option<Selection<'_>> {
@@ -273,7 +276,9 @@ async fn reconcile(audit: Arc<GoHealthAudit>, ctx: Arc<Context>) -> Result<Actio
     // The state is taken out of the shared map for the reconcile, so audits of different objects run in
     // parallel (the controller never reconciles one object twice at once).
     let mut state = ctx.states.take(&key, &ctx.metrics, &namespace, &name, audit.status.as_ref()).await;
+    let last_audit = state.last_audit;
     let result = reconcile_inner(&audit, &ctx, &namespace, &key, &mut state).await;
+    let audited = state.last_audit != last_audit;
     match &result {
         Ok(_) => ctx.metrics.record_reconcile(&mut state.series, started.elapsed().as_secs_f64(), None),
         Err(e) => {
@@ -293,11 +298,13 @@ async fn reconcile(audit: Arc<GoHealthAudit>, ctx: Arc<Context>) -> Result<Actio
         }
     }
     ctx.states.put(key.clone(), state).await;
-    // A deletion whose event was missed still ends its audit's state here.
-    let live: BTreeSet<String> =
-        ctx.audits.state().iter().filter_map(|a| Some(format!("{}/{}", a.namespace()?, a.name_any()))).collect();
-    if !live.is_empty() {
-        ctx.states.retain(|k| live.contains(k) || k == key, &ctx.metrics).await;
+    // A deletion whose event was missed still ends its audit's state, checked once per audit run (not on
+    // every pod event): states whose audit is no longer in the controller's cache are dropped.
+    if audited {
+        let gone = |k: &str| {
+            k.split_once('/').is_some_and(|(ns, name)| ctx.audits.get(&ObjectRef::new(name).within(ns)).is_none())
+        };
+        ctx.states.retain(|k| k == key || !gone(k), &ctx.metrics).await;
     }
     result
 }
@@ -319,7 +326,7 @@ async fn reconcile_inner(
         wait_ready(&ctx.namespaces).await?;
     }
     let by = Selection { namespace, selector: &cfg.selector, namespace_selector: cfg.namespace_selector.as_ref() };
-    let targets = targets::select(&ctx.pods.state(), &ctx.namespaces.state(), &by);
+    let targets = targets::select(&ctx.pods.state(), &namespace_lookup(&ctx.namespaces), &by);
     let fingerprint = cycle::fingerprint(&targets);
 
     let now = jiff::Timestamp::now();

@@ -83,11 +83,9 @@ pub async fn run(
 
     // dereference: the credentials the spec names, then one collector for the audit
     let collector = match credentials::read(client, audit.namespace, &cfg.pprof).await {
-        Ok(creds) => state
-            .collector(&cfg.pprof, creds, |pprof, creds| {
-                Collector::with_limiter(&CollectorOptions::for_audit(pprof, creds), limiter.clone())
-            })
-            .cloned(),
+        Ok(creds) => state.collector(&cfg.pprof, creds, |pprof, creds| {
+            Collector::with_limiter(&CollectorOptions::for_audit(pprof, creds), limiter.clone())
+        }),
         // A credential that cannot be read fails every target of the audit with AuthError, visibly.
         Err(e) => Err(ScrapeError::Auth(e.to_string())),
     };

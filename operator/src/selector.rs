@@ -53,6 +53,12 @@ fn requirement_string(req: &LabelSelectorRequirement) -> Result<String, Selector
     })
 }
 
+/// A selector with no labels and no expressions (selects everything where one is allowed).
+pub fn is_empty(sel: &LabelSelector) -> bool {
+    sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && sel.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+}
+
 /// Whether labels satisfy a selector (used to map Pod and Namespace events to audits).
 pub fn selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
     let mut any = false;

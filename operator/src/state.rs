@@ -12,6 +12,8 @@ use gohealth_core::finding::Finding;
 use crate::crd::GoHealthAuditStatus;
 use crate::dereference::credentials::Credentials;
 use crate::metrics::{AuditSeries, Metrics};
+use gohealth_core::scrape_error::ScrapeError;
+
 use crate::scrape::http::Collector;
 use crate::status::STATUS_HISTORY_BUDGET;
 use crate::validate::PprofConfig;
@@ -82,18 +84,17 @@ impl AuditState {
         &mut self,
         pprof: &PprofConfig,
         credentials: Credentials,
-        build: impl FnOnce(&PprofConfig, Credentials) -> Result<Collector, gohealth_core::scrape_error::ScrapeError>,
-    ) -> Result<&Collector, gohealth_core::scrape_error::ScrapeError> {
-        let reuse = matches!(&self.collector, Some((p, c, _)) if p == pprof && *c == credentials);
-        if !reuse {
-            self.collector = None;
-            let collector = build(pprof, credentials.clone())?;
-            self.collector = Some((pprof.clone(), credentials, collector));
+        build: impl FnOnce(&PprofConfig, Credentials) -> Result<Collector, ScrapeError>,
+    ) -> Result<Collector, ScrapeError> {
+        if let Some((p, c, collector)) = &self.collector
+            && p == pprof
+            && *c == credentials
+        {
+            return Ok(collector.clone());
         }
-        match &self.collector {
-            Some((_, _, c)) => Ok(c),
-            None => Err(gohealth_core::scrape_error::ScrapeError::Auth("no collector".into())),
-        }
+        let collector = build(pprof, credentials.clone())?;
+        self.collector = Some((pprof.clone(), credentials, collector.clone()));
+        Ok(collector)
     }
 }
 
@@ -137,14 +138,6 @@ impl AuditStates {
         for state in gone {
             metrics.forget(state.series);
         }
-    }
-
-    pub async fn len(&self) -> usize {
-        self.0.lock().await.len()
-    }
-
-    pub async fn is_empty(&self) -> bool {
-        self.len().await == 0
     }
 }
 

@@ -16,7 +16,7 @@ use gohealth_core::diagnose::config::{ChecksConfig, ProvenLeakConfig};
 use gohealth_core::duration::parse_go_duration;
 
 use crate::crd::{ChecksSpec, GoHealthAuditSpec, PprofSpec, Scheme, SecretKeyRef};
-use crate::selector::selector_string;
+use crate::selector::{is_empty, selector_string};
 
 /// Largest body accepted when the spec sets none (after decompression).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
@@ -86,13 +86,9 @@ pub fn validate(spec: &GoHealthAuditSpec) -> Result<AuditConfig, InvalidSpec> {
         return Err(InvalidSpec::new("spec.interval", format!("{:?} is shorter than 10s", spec.interval)));
     }
     selector_string(&spec.selector).map_err(|e| InvalidSpec::new("spec.selector", e.to_string()))?;
-    if let Some(ns) = &spec.namespace_selector {
-        // An empty namespace selector selects every namespace, which is allowed (the pod selector is not empty).
-        if ns.match_labels.as_ref().is_some_and(|m| !m.is_empty())
-            || ns.match_expressions.as_ref().is_some_and(|e| !e.is_empty())
-        {
-            selector_string(ns).map_err(|e| InvalidSpec::new("spec.namespaceSelector", e.to_string()))?;
-        }
+    // An empty namespace selector selects every namespace, which is allowed (the pod selector is not empty).
+    if let Some(ns) = spec.namespace_selector.as_ref().filter(|ns| !is_empty(ns)) {
+        selector_string(ns).map_err(|e| InvalidSpec::new("spec.namespaceSelector", e.to_string()))?;
     }
     Ok(AuditConfig {
         interval,

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use gohealth_core::finding::TargetRef;
 use gohealth_core::target::{ContainerRestarts, Termination};
 
-use crate::selector::selector_matches;
+use crate::selector::{is_empty, selector_matches};
 
 /// A selected pod.
 #[derive(Clone, Debug)]
@@ -51,7 +51,7 @@ pub struct Selection<'a> {
 }
 
 impl Selection<'_> {
-    fn namespace_ok(&self, pod_namespace: &str, namespaces: &BTreeMap<&str, &Namespace>) -> bool {
+    fn namespace_ok(&self, pod_namespace: &str, namespace: &impl Fn(&str) -> Option<Arc<Namespace>>) -> bool {
         let Some(ns_selector) = self.namespace_selector else {
             return pod_namespace == self.namespace;
         };
@@ -59,29 +59,26 @@ impl Selection<'_> {
             return true;
         }
         let empty = BTreeMap::new();
-        namespaces
-            .get(pod_namespace)
+        namespace(pod_namespace)
             .is_some_and(|ns| selector_matches(ns_selector, ns.metadata.labels.as_ref().unwrap_or(&empty)))
     }
 
     /// Whether a pod event concerns this audit (namespace and labels; its phase does not matter).
-    pub fn concerns(&self, pod: &Pod, namespaces: &BTreeMap<&str, &Namespace>) -> bool {
+    /// `namespace` looks a namespace up by name in the cache; it is only asked with a namespace selector.
+    pub fn concerns(&self, pod: &Pod, namespace: &impl Fn(&str) -> Option<Arc<Namespace>>) -> bool {
         let empty = BTreeMap::new();
-        pod.metadata.namespace.as_deref().is_some_and(|ns| self.namespace_ok(ns, namespaces))
+        pod.metadata.namespace.as_deref().is_some_and(|ns| self.namespace_ok(ns, namespace))
             && selector_matches(self.selector, pod.metadata.labels.as_ref().unwrap_or(&empty))
     }
 }
 
-fn is_empty(sel: &LabelSelector) -> bool {
-    sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
-        && sel.match_expressions.as_ref().is_none_or(|e| e.is_empty())
-}
-
 /// The targets of an audit, from the cached pods and namespaces (no API call).
-pub fn select(pods: &[Arc<Pod>], namespaces: &[Arc<Namespace>], by: &Selection<'_>) -> Vec<Target> {
-    let namespaces: BTreeMap<&str, &Namespace> =
-        namespaces.iter().filter_map(|n| Some((n.metadata.name.as_deref()?, n.as_ref()))).collect();
-    select_targets(pods.iter().filter(|p| by.concerns(p, &namespaces)).cloned())
+pub fn select(
+    pods: &[Arc<Pod>],
+    namespace: &impl Fn(&str) -> Option<Arc<Namespace>>,
+    by: &Selection<'_>,
+) -> Vec<Target> {
+    select_targets(pods.iter().filter(|p| by.concerns(p, namespace)).cloned())
 }
 
 /// The restart record of every container (init containers too) of a pod, for `GoPanicRestarts`.
@@ -166,11 +163,11 @@ mod tests {
                 ..Default::default()
             })
         };
-        let namespaces = vec![ns("a", "red"), ns("b", "blue"), ns("c", "red")];
+        let namespaces = [ns("a", "red"), ns("b", "blue"), ns("c", "red")];
         let selector = LabelSelector { match_labels: Some(labels(&[("app", "x")])), ..Default::default() };
-        let keys = |by: &Selection<'_>| -> Vec<String> {
-            select(&pods, &namespaces, by).iter().map(|t| t.target.key()).collect()
-        };
+        let lookup = |name: &str| namespaces.iter().find(|n| n.metadata.name.as_deref() == Some(name)).cloned();
+        let keys =
+            |by: &Selection<'_>| -> Vec<String> { select(&pods, &lookup, by).iter().map(|t| t.target.key()).collect() };
         let own = Selection { namespace: "a", selector: &selector, namespace_selector: None };
         assert_eq!(keys(&own), vec!["a/one"]);
         let red = LabelSelector { match_labels: Some(labels(&[("team", "red")])), ..Default::default() };
