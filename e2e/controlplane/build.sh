@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build kube-apiserver and etcd for the local e2e control plane.
+# Build the control plane for the local e2e cluster: kube-apiserver, kube-controller-manager, kube-scheduler,
+# the kubelet and etcd.
 #
 # Usage: e2e/controlplane/build.sh [--print-bin-dir]
 #
@@ -53,12 +54,12 @@ flock 9
 
 WANT="$(inputs_hash)"
 STAMP="$BIN/.inputs.sha256"
-if [[ -x "$BIN/kube-apiserver" && -x "$BIN/etcd" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
+if [[ -x "$BIN/kube-apiserver" && -x "$BIN/kube-controller-manager" && -x "$BIN/kube-scheduler" && -x "$BIN/kubelet" && -x "$BIN/etcd" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
     echo "build.sh: up to date ($BIN, kubernetes $K8S_VERSION)"
     exit 0
 fi
 
-echo "build.sh: building kube-apiserver + etcd (kubernetes $K8S_VERSION) into $BIN"
+echo "build.sh: building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet + etcd (kubernetes $K8S_VERSION) into $BIN"
 start=$(date +%s)
 TMP="$(mktemp -d "$BIN/.tmp.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
@@ -71,13 +72,15 @@ echo "build.sh: module download: $((t1 - t0))s"
 
 CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
     go build -trimpath -ldflags="$LDFLAGS" -o "$TMP/" \
-    k8s.io/kubernetes/cmd/kube-apiserver ./cmd/etcd
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet ./cmd/etcd
 t2=$(date +%s)
 echo "build.sh: compile: $((t2 - t1))s"
 
-mv -f "$TMP/kube-apiserver" "$BIN/kube-apiserver"
-mv -f "$TMP/etcd" "$BIN/etcd"
+for b in kube-apiserver kube-controller-manager kube-scheduler kubelet etcd; do
+    mv -f "$TMP/$b" "$BIN/$b"
+done
 echo "$WANT" > "$STAMP"
 end=$(date +%s)
-ls -l "$BIN/kube-apiserver" "$BIN/etcd" | awk '{printf "build.sh: %s %.1f MiB\n", $NF, $5/1048576}'
+ls -l "$BIN/kube-apiserver" "$BIN/kube-controller-manager" "$BIN/kube-scheduler" "$BIN/kubelet" "$BIN/etcd" | awk '{printf "build.sh: %s %.1f MiB\n", $NF, $5/1048576}'
 echo "build.sh: done in $((end - start))s"
