@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1.7
 # gohealth-operator image: a static (musl) binary on distroless/static, running as non-root 65532.
 #   docker build -t gohealth-operator:dev .
-# Not built in this repository's CI (no container engine there); the chart's Deployment expects exactly
-# this layout: ENTRYPOINT /gohealth, args `run ...`, uid/gid 65532, nothing written to the root filesystem.
+# The chart's Deployment expects exactly this layout: ENTRYPOINT /gohealth, args `run ...`, uid/gid 65532,
+# nothing written to the root filesystem. CI has no Docker: e2e/images/build.sh builds the same layout with
+# buildah from scratch (a static glibc binary there, as that machine's Rust has no musl target) and the e2e
+# tests run it on a real local cluster (e2e/cluster).
 
 ARG RUST_VERSION=1.95
 
@@ -24,6 +26,7 @@ COPY crates ./crates
 COPY operator ./operator
 # embedded at compile time: the admission knowledge base
 COPY config/admission-plugins.yaml ./config/admission-plugins.yaml
+COPY config/benign-sites.yaml ./config/benign-sites.yaml
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin gohealth --target "$(cat /rust-target)" \

@@ -26,4 +26,5 @@ lint:
 # Regenerate the committed CRD (a unit test fails when it drifts).
 crd:
 	$(CARGO) run --quiet -- crd > crds/gohealthaudits.gohealth.dev.yaml
+	$(CARGO) run --quiet -- crd ClusterGoHealthAudit > crds/clustergohealthaudits.gohealth.dev.yaml
 	bash e2e/ship/sync-crd.sh

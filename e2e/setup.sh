@@ -2,6 +2,7 @@
 # Install and build everything the demo and the tests need, idempotently, on a fresh Debian machine:
 # Debian packages, the local control plane (kube-apiserver + etcd from their Go modules), the Go fleet,
 # and the tools the chart verification uses (helm from its Go module, promtool/prometheus from Debian).
+# The real-node cluster (e2e/cluster) installs its own runtime and images: see e2e/cluster/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)

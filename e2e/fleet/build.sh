@@ -16,7 +16,7 @@ GO127_TOOLCHAIN=${GO127_TOOLCHAIN:-go1.27.3}
 mkdir -p "$bin"
 cd "$here"
 
-programs=(leaky ticker goexit contention gcchurn crashy healthy hostile dumpgen capture)
+programs=(leaky ticker goexit contention gcchurn crashy healthy hostile dumpgen capture upstreamleaks)
 
 now_ms() { date +%s%3N; }
 # newest mtime (epoch seconds) of the module's sources relevant to one program

@@ -20,8 +20,10 @@ EXPECTED_CLUSTER_RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
-    {"apiGroups": ["gohealth.dev"], "resources": ["gohealthaudits"], "verbs": ["get", "list", "watch", "patch"]},
-    {"apiGroups": ["gohealth.dev"], "resources": ["gohealthaudits/status"], "verbs": ["get", "patch", "update"]},
+    {"apiGroups": ["gohealth.dev"], "resources": ["gohealthaudits", "clustergohealthaudits"],
+     "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["gohealth.dev"], "resources": ["gohealthaudits/status", "clustergohealthaudits/status"],
+     "verbs": ["get", "patch", "update"]},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     {"nonResourceURLs": ["/metrics", "/version"], "verbs": ["get"]},
 ]
@@ -81,8 +83,28 @@ def check_deployment(docs, leader):
     return dep
 
 
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def aggregated(role):
+    return any(k.startswith(AGGREGATE) for k in role["metadata"].get("labels", {}))
+
+
+def check_aggregated_roles(docs):
+    """Namespace users get the namespaced kind through admin/edit/view, never the cluster-scoped one."""
+    roles = [d for d in docs if d["kind"] == "ClusterRole" and aggregated(d)]
+    to = sorted(k for r in roles for k in r["metadata"]["labels"] if k.startswith(AGGREGATE))
+    assert to == [AGGREGATE + "admin", AGGREGATE + "edit", AGGREGATE + "view"], to
+    for r in roles:
+        for rule in r["rules"]:
+            assert rule["apiGroups"] == ["gohealth.dev"], rule
+            assert all(res.startswith("gohealthaudits") for res in rule["resources"]), rule
+            assert "*" not in json.dumps(rule), rule
+
+
 def check_rbac(docs, leader):
-    cr = one(docs, "ClusterRole")
+    check_aggregated_roles(docs)
+    cr = one([d for d in docs if not aggregated(d)], "ClusterRole")
     assert cr["rules"] == EXPECTED_CLUSTER_RULES, json.dumps(cr["rules"], indent=1)
     sa = one(docs, "ServiceAccount")
     for binding in [d for d in docs if d["kind"] in ("ClusterRoleBinding", "RoleBinding")]:
@@ -134,8 +156,8 @@ def check_monitoring(docs):
 def facts(default_path, ha_path):
     default = load(default_path)
     ha = load(ha_path)
-    crd = one(default, "CustomResourceDefinition")
-    assert crd["metadata"]["name"] == "gohealthaudits.gohealth.dev"
+    crds = sorted((d["metadata"]["name"], d["spec"]["scope"]) for d in default if d["kind"] == "CustomResourceDefinition")
+    assert crds == [("clustergohealthaudits.gohealth.dev", "Cluster"), ("gohealthaudits.gohealth.dev", "Namespaced")], crds
     check_deployment(default, leader=False)
     check_rbac(default, leader=False)
     check_monitoring(default)

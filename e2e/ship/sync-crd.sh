@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cp crds/gohealthaudits.gohealth.dev.yaml charts/gohealth-operator/crds/gohealthaudits.gohealth.dev.yaml
+cp crds/clustergohealthaudits.gohealth.dev.yaml charts/gohealth-operator/crds/clustergohealthaudits.gohealth.dev.yaml
 python3 e2e/ship/gen-crd-reference.py
 echo "synced: charts/gohealth-operator/crds/, docs/crd-reference.md"

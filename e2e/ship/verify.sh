@@ -67,6 +67,8 @@ HELM="$(bash e2e/tools/install-helm.sh --print-path)"
 
 # --- static checks ---------------------------------------------------------------------------------
 check chart.crd-copy-identical cmp crds/gohealthaudits.gohealth.dev.yaml "$CHART/crds/gohealthaudits.gohealth.dev.yaml"
+check chart.cluster-crd-copy-identical cmp crds/clustergohealthaudits.gohealth.dev.yaml \
+  "$CHART/crds/clustergohealthaudits.gohealth.dev.yaml"
 check dashboard.generated-matches python3 e2e/ship/gen-dashboard.py --check
 check dashboard.valid-json python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["panels"] and d["templating"]["list"]' \
   "$CHART/files/dashboards/gohealth.json"
@@ -166,6 +168,8 @@ check apply.rbac K apply -f "$WORK/rbac.yaml"
 # The GoHealthAudit CRD for real, so that `auth can-i` resolves the resource.
 check apply.gohealth-crd K apply --server-side -f crds/gohealthaudits.gohealth.dev.yaml
 check apply.gohealth-crd-established wait_established crd/gohealthaudits.gohealth.dev
+check apply.gohealth-cluster-crd K apply --server-side -f crds/clustergohealthaudits.gohealth.dev.yaml
+check apply.gohealth-cluster-crd-established wait_established crd/clustergohealthaudits.gohealth.dev
 check apply.dry-run-server-chart bash -c "kubectl apply --dry-run=server -f '$WORK/chart.yaml' 2>&1 | tee '$WORK/dry-run.out'; \
   test \${PIPESTATUS[0]} -eq 0 && ! grep -qi 'PodSecurity' '$WORK/dry-run.out'"
 check apply.dry-run-server-chart-ha kubectl apply --dry-run=server -f "$WORK/chart-ha.yaml"
@@ -209,6 +213,8 @@ check rbac.no-secret-list cannot list secrets -n team-a
 check rbac.no-secrets-cluster-wide cannot get secrets -n kube-system
 check rbac.no-pod-writes cannot delete pods -n team-a
 check rbac.no-audit-create cannot create gohealthaudits.gohealth.dev -n team-a
+check rbac.cluster-audits-patch can patch clustergohealthaudits.gohealth.dev
+check rbac.no-cluster-audit-create cannot create clustergohealthaudits.gohealth.dev
 check rbac.no-exec cannot create pods/exec -n team-a
 
 summary

@@ -66,6 +66,34 @@ pub struct GoHealthAuditSpec {
     pub admission: Option<AdmissionSpec>,
 }
 
+/// The cluster-scoped audit, for cluster admins: the GoHealthAudit spec plus what only it may use — pods
+/// of any namespace (`namespaceSelector`; unset means every namespace) and the operator's own
+/// ServiceAccount token (`pprof.auth.serviceAccountToken`, sent over verified TLS only). Secrets and
+/// ConfigMaps it names are read from the operator's namespace.
+// Control-plane targets will be a `controlPlane` field beside `audit`; `audit` is flattened, so the YAML
+// keeps one flat spec.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "gohealth.dev",
+    version = "v1alpha1",
+    kind = "ClusterGoHealthAudit",
+    plural = "clustergohealthaudits",
+    shortname = "cgha",
+    category = "gohealth",
+    status = "GoHealthAuditStatus",
+    printcolumn = r#"{"name":"Targets","type":"integer","jsonPath":".status.targets.count","description":"Pods audited"}"#,
+    printcolumn = r#"{"name":"Critical","type":"integer","jsonPath":".status.summary.critical","description":"Critical findings"}"#,
+    printcolumn = r#"{"name":"Warning","type":"integer","jsonPath":".status.summary.warning","description":"Warning findings"}"#,
+    printcolumn = r#"{"name":"Last Audit","type":"date","jsonPath":".status.lastAuditTime","description":"Time of the last audit"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Last audit completed"}"#,
+    printcolumn = r#"{"name":"Info","type":"integer","priority":1,"jsonPath":".status.summary.info","description":"Info findings"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","description":"Reason of the Ready condition"}"#
+)]
+pub struct ClusterGoHealthAuditSpec {
+    #[serde(flatten)]
+    pub audit: GoHealthAuditSpec,
+}
+
 fn default_interval() -> String {
     "5m".into()
 }
@@ -354,13 +382,61 @@ pub struct AdmissionStatus {
     pub effective: Vec<String>,
 }
 
-/// The CRD as YAML, exactly as committed in `crds/`.
+/// Which CRD `gohealth crd` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CrdKind {
+    /// GoHealthAudit (namespaced): crds/gohealthaudits.gohealth.dev.yaml
+    #[default]
+    #[value(name = "GoHealthAudit")]
+    GoHealthAudit,
+    /// ClusterGoHealthAudit (cluster-scoped): crds/clustergohealthaudits.gohealth.dev.yaml
+    #[value(name = "ClusterGoHealthAudit")]
+    ClusterGoHealthAudit,
+}
+
+/// The namespaced CRD as YAML, exactly as committed in `crds/`.
 pub fn crd_yaml() -> Result<String, serde_norway::Error> {
+    kind_crd_yaml(CrdKind::GoHealthAudit)
+}
+
+/// A CRD as YAML, exactly as committed in `crds/`.
+pub fn kind_crd_yaml(kind: CrdKind) -> Result<String, serde_norway::Error> {
     use kube::CustomResourceExt;
-    let mut crd =
-        serde_json::to_value(GoHealthAudit::crd()).map_err(<serde_norway::Error as serde::ser::Error>::custom)?;
+    let crd = match kind {
+        CrdKind::GoHealthAudit => serde_json::to_value(GoHealthAudit::crd()),
+        CrdKind::ClusterGoHealthAudit => serde_json::to_value(ClusterGoHealthAudit::crd()),
+    };
+    let mut crd = crd.map_err(<serde_norway::Error as serde::ser::Error>::custom)?;
     openapi_integer_formats(&mut crd);
+    if kind == CrdKind::GoHealthAudit {
+        namespaced_tenancy_rules(&mut crd);
+    }
     serde_norway::to_string(&crd)
+}
+
+/// Tenancy (docs/security.md): a namespaced audit reaches only its own namespace and never carries the
+/// operator's token. Both kinds share the spec type (so `validate` can still refuse objects stored before
+/// these rules existed), hence the rules are added to the namespaced CRD's `spec` here. On `spec`, not on
+/// the root: CEL ratcheting then lets the operator write a refused object's status (its spec unchanged).
+fn namespaced_tenancy_rules(crd: &mut serde_json::Value) {
+    let rules = serde_json::json!([
+        {
+            "rule": "!has(self.namespaceSelector)",
+            "message": "spec.namespaceSelector is not allowed in a namespaced GoHealthAudit: it audits only its own namespace; use a ClusterGoHealthAudit",
+        },
+        {
+            "rule": "!has(self.pprof) || !has(self.pprof.auth) || !has(self.pprof.auth.serviceAccountToken) || !self.pprof.auth.serviceAccountToken",
+            "message": "spec.pprof.auth.serviceAccountToken is not allowed in a namespaced GoHealthAudit: only a ClusterGoHealthAudit may send the operator's token",
+        },
+    ]);
+    let versions = crd.pointer_mut("/spec/versions").and_then(|v| v.as_array_mut());
+    for version in versions.into_iter().flatten() {
+        if let Some(spec) =
+            version.pointer_mut("/schema/openAPIV3Schema/properties/spec").and_then(|s| s.as_object_mut())
+        {
+            spec.insert("x-kubernetes-validations".into(), rules.clone());
+        }
+    }
 }
 
 /// schemars names Rust's unsigned integers `uint32`/`uint64`, which are not OpenAPI formats: the apiserver
@@ -395,6 +471,35 @@ mod tests {
             committed, generated,
             "crds/gohealthaudits.gohealth.dev.yaml drifted: run `cargo run -- crd > crds/gohealthaudits.gohealth.dev.yaml`"
         );
+    }
+
+    #[test]
+    fn committed_cluster_crd_matches_generated() {
+        let generated = kind_crd_yaml(CrdKind::ClusterGoHealthAudit).expect("crd serializes");
+        let committed = include_str!("../../crds/clustergohealthaudits.gohealth.dev.yaml");
+        assert_eq!(committed, generated, "crds/clustergohealthaudits.gohealth.dev.yaml drifted: run `make crd`");
+    }
+
+    #[test]
+    fn tenancy_rules_are_on_the_namespaced_kind_only() {
+        let namespaced = crd_yaml().unwrap();
+        let cluster = kind_crd_yaml(CrdKind::ClusterGoHealthAudit).unwrap();
+        assert!(namespaced.contains("!has(self.namespaceSelector)"));
+        assert!(namespaced.contains("self.pprof.auth.serviceAccountToken"));
+        assert!(!cluster.contains("!has(self.namespaceSelector)"));
+        assert!(cluster.contains("scope: Cluster") && cluster.contains("namespaceSelector"));
+    }
+
+    #[test]
+    fn cluster_spec_reads_the_same_yaml() {
+        let spec: ClusterGoHealthAuditSpec = serde_json::from_value(serde_json::json!({
+            "selector": {"matchLabels": {"app": "x"}},
+            "namespaceSelector": {},
+            "pprof": {"scheme": "https", "auth": {"serviceAccountToken": true}}
+        }))
+        .unwrap();
+        assert!(spec.audit.namespace_selector.is_some());
+        assert!(spec.audit.pprof.auth.is_some_and(|a| a.service_account_token));
     }
 
     #[test]

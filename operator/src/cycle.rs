@@ -1,6 +1,7 @@
 //! One audit cycle: [`due`] decides whether to run; [`run`] reads what the audit references
 //! (dereference), scrapes its targets (I/O), then evaluates (pure). Everything it returns is plain data.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -11,7 +12,7 @@ use gohealth_core::scrape_error::ScrapeError;
 
 use crate::dereference::credentials;
 use crate::dereference::targets::{Target, container_restarts};
-use crate::evaluate::{Scraped, evaluate};
+use crate::evaluate::{Scraped, evaluate, one_note_per_workload, workload_of};
 use crate::report::AuditReport;
 use crate::scrape::endpoint;
 use crate::scrape::http::{Collector, CollectorOptions, Limiter};
@@ -111,8 +112,10 @@ pub async fn run(
         .collect();
 
     // evaluate
-    let (mut findings, reports) =
-        evaluate(&cfg.checks, scraped, &mut state.history, &mut state.last_leak_fetch, now_secs);
+    let (findings, reports) = evaluate(&cfg.checks, scraped, &mut state.history, &mut state.last_leak_fetch, now_secs);
+    let workloads: HashMap<String, String> =
+        targets.iter().filter_map(|t| Some((t.target.key(), workload_of(&t.pod)?))).collect();
+    let mut findings = one_note_per_workload(findings, &workloads);
 
     let mut conditions = Vec::new();
     let mut admission = None;

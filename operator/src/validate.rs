@@ -25,18 +25,33 @@ const MIN_BODY_BYTES: u64 = 1024;
 /// Shortest `interval` (the schema says the same).
 const MIN_INTERVAL: Duration = Duration::from_secs(10);
 
-/// A spec value that cannot be used. `field` is the JSON path a user edits.
+/// A spec value that cannot be used. `field` is the JSON path a user edits; `reason` is the stable
+/// condition reason (`InvalidSpec`, or one naming a field the audit's kind may not use).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[error("{field}: {message}")]
 pub struct InvalidSpec {
     pub field: &'static str,
     pub message: String,
+    pub reason: &'static str,
 }
 
 impl InvalidSpec {
     fn new(field: &'static str, message: impl Into<String>) -> Self {
-        InvalidSpec { field, message: message.into() }
+        InvalidSpec { field, message: message.into(), reason: "InvalidSpec" }
     }
+
+    fn not_allowed(field: &'static str, reason: &'static str, message: &str) -> Self {
+        InvalidSpec { field, message: message.into(), reason }
+    }
+}
+
+/// The kind of an audit, which decides what it may reach (docs/security.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `GoHealthAudit`: its own namespace's pods, Secrets of its own namespace, never the operator's token.
+    Namespaced,
+    /// `ClusterGoHealthAudit`: any namespace, the operator's token over verified TLS.
+    Cluster,
 }
 
 /// An audit's spec, validated and typed.
@@ -63,6 +78,11 @@ pub struct PprofConfig {
     pub service_account_token: bool,
     pub ca_secret: Option<SecretKeyRef>,
     pub insecure_skip_verify: bool,
+    /// Which kind asked: the scraper refuses what a namespaced audit may not reach.
+    pub scope: Scope,
+    /// Addresses a namespaced audit never scrapes (the apiserver's and the nodes'), filled by the
+    /// controller from the cluster, not from the spec; empty here.
+    pub infrastructure: Vec<std::net::IpAddr>,
 }
 
 /// A container port by number or by name.
@@ -79,8 +99,25 @@ pub struct AdmissionConfig {
     pub knowledge_base_config_map: Option<String>,
 }
 
-/// Validates a whole spec; the first bad field wins.
-pub fn validate(spec: &GoHealthAuditSpec) -> Result<AuditConfig, InvalidSpec> {
+/// Validates a whole spec for an audit of `scope`; the first bad field wins. The namespaced kind's CRD
+/// rejects the cluster-only fields at admission already; this covers objects stored before that rule.
+pub fn validate(spec: &GoHealthAuditSpec, scope: Scope) -> Result<AuditConfig, InvalidSpec> {
+    if scope == Scope::Namespaced {
+        if spec.namespace_selector.is_some() {
+            return Err(InvalidSpec::not_allowed(
+                "spec.namespaceSelector",
+                "NamespaceSelectorNotAllowed",
+                "a namespaced GoHealthAudit audits only its own namespace; use a ClusterGoHealthAudit",
+            ));
+        }
+        if spec.pprof.auth.as_ref().is_some_and(|a| a.service_account_token) {
+            return Err(InvalidSpec::not_allowed(
+                "spec.pprof.auth.serviceAccountToken",
+                "ServiceAccountTokenNotAllowed",
+                "only a ClusterGoHealthAudit may send the operator's ServiceAccount token",
+            ));
+        }
+    }
     let interval = duration("spec.interval", &spec.interval)?;
     if interval < MIN_INTERVAL {
         return Err(InvalidSpec::new("spec.interval", format!("{:?} is shorter than 10s", spec.interval)));
@@ -94,7 +131,7 @@ pub fn validate(spec: &GoHealthAuditSpec) -> Result<AuditConfig, InvalidSpec> {
         interval,
         selector: spec.selector.clone(),
         namespace_selector: spec.namespace_selector.clone(),
-        pprof: pprof(&spec.pprof)?,
+        pprof: scoped_pprof(&spec.pprof, scope)?,
         checks: checks(&spec.checks)?,
         admission: match spec.admission.as_ref().filter(|a| a.enabled) {
             None => None,
@@ -123,8 +160,13 @@ fn duration(field: &'static str, value: &str) -> Result<Duration, InvalidSpec> {
     Ok(d)
 }
 
-/// `spec.pprof` alone (also used by tests that build a `PprofSpec`).
+/// `spec.pprof` without tenancy bounds: for the CLI (which acts with its user's own identity) and tests.
 pub fn pprof(spec: &PprofSpec) -> Result<PprofConfig, InvalidSpec> {
+    scoped_pprof(spec, Scope::Cluster)
+}
+
+/// `spec.pprof` of an audit of `scope`.
+pub fn scoped_pprof(spec: &PprofSpec, scope: Scope) -> Result<PprofConfig, InvalidSpec> {
     let port = match &spec.port {
         None => None,
         Some(IntOrString::Int(n)) => Some(PortRef::Number(port_number(i64::from(*n))?)),
@@ -147,6 +189,14 @@ pub fn pprof(spec: &PprofSpec) -> Result<PprofConfig, InvalidSpec> {
     };
     let auth = spec.auth.clone().unwrap_or_default();
     let tls = spec.tls.clone().unwrap_or_default();
+    // The operator's token goes over verified TLS only: plain http sends it in clear, and skipping
+    // verification lets anyone on the path answer as the target.
+    if auth.service_account_token && tls.insecure_skip_verify {
+        return Err(InvalidSpec::new(
+            "spec.pprof.tls.insecureSkipVerify",
+            "cannot be combined with auth.serviceAccountToken: the operator's token is only sent over verified TLS",
+        ));
+    }
     Ok(PprofConfig {
         port,
         path: spec.path.clone(),
@@ -157,6 +207,8 @@ pub fn pprof(spec: &PprofSpec) -> Result<PprofConfig, InvalidSpec> {
         service_account_token: auth.service_account_token,
         ca_secret: tls.ca_secret,
         insecure_skip_verify: tls.insecure_skip_verify,
+        scope,
+        infrastructure: Vec::new(),
     })
 }
 
@@ -199,9 +251,31 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    fn validate_ns(spec: &GoHealthAuditSpec) -> Result<AuditConfig, InvalidSpec> {
+        validate(spec, Scope::Namespaced)
+    }
+
+    #[test]
+    fn cluster_only_fields_are_refused_for_a_namespaced_audit_with_a_reason_naming_them() {
+        let ns = spec(serde_json::json!({"namespaceSelector": {}}));
+        let err = validate_ns(&ns).unwrap_err();
+        assert_eq!((err.field, err.reason), ("spec.namespaceSelector", "NamespaceSelectorNotAllowed"));
+        assert!(validate(&ns, Scope::Cluster).is_ok());
+        let token = spec(serde_json::json!({"pprof": {"scheme": "https", "auth": {"serviceAccountToken": true}}}));
+        let err = validate_ns(&token).unwrap_err();
+        assert_eq!((err.field, err.reason), ("spec.pprof.auth.serviceAccountToken", "ServiceAccountTokenNotAllowed"));
+        let c = validate(&token, Scope::Cluster).unwrap();
+        assert!(c.pprof.service_account_token);
+        assert_eq!(c.pprof.scope, Scope::Cluster);
+        let unverified = spec(serde_json::json!({"pprof": {"scheme": "https",
+            "auth": {"serviceAccountToken": true}, "tls": {"insecureSkipVerify": true}}}));
+        assert_eq!(validate(&unverified, Scope::Cluster).unwrap_err().field, "spec.pprof.tls.insecureSkipVerify");
+        assert_eq!(validate_ns(&spec(serde_json::json!({}))).unwrap().pprof.scope, Scope::Namespaced);
+    }
+
     #[test]
     fn defaults_validate_to_the_documented_values() {
-        let c = validate(&spec(serde_json::json!({}))).unwrap();
+        let c = validate_ns(&spec(serde_json::json!({}))).unwrap();
         assert_eq!(c.interval, Duration::from_secs(300));
         assert_eq!(c.pprof.timeout, Duration::from_secs(10));
         assert_eq!(c.pprof.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
@@ -233,7 +307,7 @@ mod tests {
             (serde_json::json!({"selector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}), "spec.selector"),
         ];
         for (extra, field) in cases {
-            let err = validate(&spec(extra.clone())).unwrap_err();
+            let err = validate_ns(&spec(extra.clone())).unwrap_err();
             assert_eq!(err.field, field, "{extra}");
             assert!(err.to_string().starts_with(field), "{err}");
         }
@@ -241,7 +315,7 @@ mod tests {
 
     #[test]
     fn typed_values() {
-        let c = validate(&spec(serde_json::json!({
+        let c = validate_ns(&spec(serde_json::json!({
             "interval": "1m30s",
             "pprof": {"port": "6060", "timeout": "2.5s", "maxBodyBytes": 2048},
             "checks": {"trendWindow": "30m", "provenGoroutineLeak": {"interval": "1h"}},
@@ -257,9 +331,10 @@ mod tests {
         let adm = c.admission.unwrap();
         assert_eq!(adm.target_version, KubeVersion::parse("1.25"));
         assert_eq!(adm.knowledge_base_config_map, None);
-        let named = validate(&spec(serde_json::json!({"pprof": {"port": "metrics"}}))).unwrap();
+        let named = validate_ns(&spec(serde_json::json!({"pprof": {"port": "metrics"}}))).unwrap();
         assert_eq!(named.pprof.port, Some(PortRef::Name("metrics".into())));
-        let off = validate(&spec(serde_json::json!({"admission": {"enabled": false, "targetVersion": "x"}}))).unwrap();
+        let off =
+            validate_ns(&spec(serde_json::json!({"admission": {"enabled": false, "targetVersion": "x"}}))).unwrap();
         assert!(off.admission.is_none(), "a disabled admission audit is not validated");
     }
 }

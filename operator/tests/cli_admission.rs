@@ -59,3 +59,47 @@ fn cli_exit_codes_and_json() {
     assert_eq!(gohealth(&[fixture("kb-tools/extract.py").to_str().unwrap()]).0, 2);
     assert_eq!(gohealth(&[]).0, 2);
 }
+
+fn corpus(name: &str) -> String {
+    fixture("corpus").join(name).to_string_lossy().into_owned()
+}
+
+/// The shapes the issue saw refused or read as clean, through the binary: a `ps -fC` listing and
+/// a kind Cluster are read; a guide whose only admission setting is a minikube `--extra-config`
+/// exits 3 with `AdmissionInputNotUnderstood` (line numbers), never 0.
+#[test]
+fn cli_reads_new_shapes_and_never_passes_unread_settings() {
+    let (ps, kind, minikube) = (
+        corpus("rke2-1.24-ps-fC.txt"),
+        corpus("kind-docs-apiserver-patch.yaml"),
+        corpus("minikube-extra-config-readme.md"),
+    );
+    let (code, out, err) = gohealth(&[ps.as_str(), "--target-version", "1.37", "-o", "json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j["source"], "ProcessListing");
+    let findings = j["findings"].as_array().expect("findings");
+    assert!(findings.iter().any(|f| f["check"] == "RemovedAdmissionPlugin" && f["plugin"] == "PodSecurityPolicy"));
+
+    let (code, out, _) = gohealth(&[kind.as_str(), "-o", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j["source"], "KindCluster");
+
+    let (code, out, _) = gohealth(&[minikube.as_str(), "-o", "json"]);
+    assert_eq!(code, 3, "{out}");
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j["source"], "Unrecognised");
+    let f = &j["findings"][0];
+    assert_eq!(f["check"], "AdmissionInputNotUnderstood");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["line"], 8);
+    assert_eq!(f["evidence"]["lines"], "8");
+    // 1 (critical) wins over 3 when both occur in one run
+    let (code, _, _) = gohealth(&[minikube.as_str(), ps.as_str(), "--target-version", "1.37"]);
+    assert_eq!(code, 1);
+    // the exit codes are in --help
+    let help = Command::new(env!("CARGO_BIN_EXE_gohealth")).args(["admission", "--help"]).output().expect("help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("3 no critical finding, but the input mentions admission settings"), "{help}");
+}

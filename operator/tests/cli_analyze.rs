@@ -205,3 +205,108 @@ fn analyze_on_a_saved_fleet_dump() {
     assert!(f.iter().any(|x| x["check"] == "GoroutineLeak" && x["function"] == "main.fetchWithTimeout.func1"), "{r:#}");
     assert!(r["goroutines"].as_u64().unwrap() > 1000);
 }
+
+/// A debug=2 dump with `leaked` goroutines blocked sending at main.leak.func1.
+fn leak_dump(leaked: usize) -> String {
+    let mut d = String::from("goroutine 1 [running]:\nmain.main()\n\t/app/main.go:10 +0x1\n\n");
+    for i in 0..leaked {
+        d.push_str(&format!(
+            "goroutine {} [chan send]:\nmain.leak.func1()\n\t/app/main.go:47 +0x2\ncreated by main.leak in goroutine 1\n\t/app/main.go:46 +0x3\n\n",
+            i + 2
+        ));
+    }
+    d
+}
+
+#[test]
+fn dumps_taken_apart_are_read_as_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = [100, 200, 300, 400]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let p = dir.path().join(format!("goroutine-{i}.txt"));
+            std::fs::write(&p, leak_dump(*n)).unwrap();
+            p.to_string_lossy().into_owned()
+        })
+        .collect();
+    let one = json(&[&files[3]]);
+    assert!(!checks(&one).iter().any(|(c, _)| c == "GoroutineGrowth"), "one dump cannot tell growth");
+    let mut args = vec!["--spacing", "20s"];
+    args.extend(files.iter().map(String::as_str));
+    let r = json(&args);
+    assert_eq!(r["moments"], 4);
+    let found = checks(&r);
+    assert!(found.iter().any(|(c, _)| c == "GoroutineGrowth"), "{found:?}");
+    let leak = r["findings"].as_array().unwrap().iter().find(|f| f["check"] == "GoroutineLeak").expect("leak");
+    assert_eq!(leak["confidence"], "likely", "growth raises the single dump's suspicion: {leak}");
+    assert!(!r["notes"].to_string().contains("GoroutineGrowth not run"));
+    // Same modification time and no --spacing: the user is asked when they were taken.
+    let same = dir.path().join("copy.txt");
+    std::fs::copy(&files[0], &same).unwrap();
+    let t = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    std::fs::File::options().write(true).open(&same).unwrap().set_modified(t).unwrap();
+    let out = analyze(&[&files[0], same.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--spacing"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Serves a growing leak: request k gets a dump with 100·(k+1) leaked goroutines.
+fn serve_growing(requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (k, stream) in listener.incoming().take(requests).enumerate() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = leak_dump(100 * (k + 1));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body.as_bytes());
+        }
+    });
+    format!("http://{addr}/debug/pprof/goroutine?debug=2")
+}
+
+#[test]
+fn every_and_count_report_growth_a_single_dump_cannot() {
+    let url = serve_growing(4);
+    let out = analyze(&["--every", "1s", "--count", "4", &url]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("[1/4 "), "progress per round: {text}");
+    assert!(text.contains("new: GoroutineGrowth"), "the verdict firms up as rounds come in: {text}");
+    assert!(text.contains("moments: 4"), "{text}");
+}
+
+#[test]
+fn a_token_is_not_sent_over_plain_http_without_the_flag() {
+    let out = analyze(&["--token", "s3cret", "http://127.0.0.1:9/debug/pprof/goroutine?debug=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--allow-token-over-http"), "{err}");
+    assert!(!err.contains("s3cret"), "the token is never printed: {err}");
+    // With the flag the request is attempted (and fails: nothing listens on the discard port).
+    let out = analyze(&[
+        "--token",
+        "s3cret",
+        "--allow-token-over-http",
+        "--timeout",
+        "2s",
+        "http://127.0.0.1:9/debug/pprof/goroutine?debug=1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("--allow-token-over-http"));
+}
+
+#[test]
+fn shell_completion_is_printed() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gohealth")).args(["completion", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("analyze") && script.contains("--every"), "{}", &script[..script.len().min(400)]);
+}

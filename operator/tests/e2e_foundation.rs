@@ -200,6 +200,10 @@ async fn invalid_spec_names_the_field() {
         c.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
     })
     .await;
+    // The cluster-scoped kind as committed: the operator watches both kinds.
+    let cluster_yaml =
+        std::fs::read_to_string(repo_root().join("crds/clustergohealthaudits.gohealth.dev.yaml")).unwrap();
+    apply_crd(&client, &serde_norway::from_str(&cluster_yaml).unwrap()).await;
     ensure_namespace(&client, "bad", &[]).await;
     for (name, spec) in [
         ("timeout", json!({"pprof": {"timeout": "0s"}})),
@@ -243,4 +247,26 @@ fn strip_validations(v: &mut serde_json::Value) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(strip_validations),
         _ => {}
     }
+}
+
+/// Without /healthz, /readyz and /metrics the kubelet and Prometheus are blind: when the address is taken
+/// (e.g. the previous process still drains), the operator exits non-zero at once instead of running on.
+#[test]
+fn an_unservable_metrics_address_stops_the_operator() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gohealth"))
+        .args(["run", "--metrics-addr", &addr.to_string(), "--log-format", "text"])
+        // No cluster is needed to find out: the address is bound before anything else.
+        .env("KUBECONFIG", dir.path().join("none"))
+        .output()
+        .expect("run gohealth");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exit status {:?}: {stderr}", out.status);
+    assert!(stderr.contains("cannot serve /metrics, /healthz, /readyz"), "{stderr}");
+    assert!(stderr.contains(&addr.to_string()), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    drop(taken);
 }

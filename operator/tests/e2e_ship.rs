@@ -386,7 +386,7 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
             "spec": {
                 "selector": {"matchLabels": {"app.kubernetes.io/part-of": "ship-e2e"}},
                 "interval": "10s",
-                "pprof": {"timeout": "2s", "auth": {"bearerTokenSecret": {"name": "pprof-token", "key": "token"}}},
+                "pprof": {"timeout": "2s"},
                 "admission": {"enabled": true}
             }
         }),
@@ -400,6 +400,33 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
     let items = status["status"]["targets"]["items"].as_array().unwrap().clone();
     let ok = items.iter().filter(|t| t["result"] == "Ok").count();
     assert_eq!(ok, targets - 1, "every fleet program scrapes, one pod refuses: {status:#}");
+    // The chart's RBAC reads the Secret (a denied read is Ready=False), and the token is never sent over
+    // plain HTTP: every fleet target is refused with CredentialsOverPlainHttp. Then the audit goes away.
+    apply_audit(
+        &client,
+        "team-a",
+        json!({
+            "apiVersion": "gohealth.dev/v1alpha1", "kind": "GoHealthAudit",
+            "metadata": {"name": "token", "namespace": "team-a"},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/part-of": "ship-e2e"}},
+                "interval": "1h",
+                "pprof": {"timeout": "2s", "auth": {"bearerTokenSecret": {"name": "pprof-token", "key": "token"}}}
+            }
+        }),
+    )
+    .await;
+    let refused = wait_for_audit(&client, "team-a", "token", WAIT, |o| {
+        condition(o, "Ready").as_deref() == Some("True") && status_targets(o).len() == targets
+    })
+    .await;
+    let items = refused["status"]["targets"]["items"].as_array().unwrap();
+    assert!(
+        items.iter().all(|t| t["result"] == "CredentialsOverPlainHttp"),
+        "the token Secret is read and never sent over http: {refused:#}"
+    );
+    let del = cp.kubectl(&["delete", "gha", "token", "-n", "team-a"]);
+    assert!(del.status.success(), "{}", String::from_utf8_lossy(&del.stderr));
 
     // 3. A real Prometheus scrapes the operator with the chart's rules loaded.
     let rules = d.join("rules.yaml");
@@ -596,7 +623,7 @@ async fn operator_under_chart_rbac_feeds_prometheus_and_every_dashboard_panel() 
             "apiVersion": "gohealth.dev/v1alpha1", "kind": "GoHealthAudit",
             "metadata": {"name": "fleet", "namespace": "team-a"},
             "spec": {"selector": {"matchLabels": {"app.kubernetes.io/part-of": "ship-e2e"}}, "interval": "11s",
-                     "pprof": {"timeout": "2s", "auth": {"bearerTokenSecret": {"name": "pprof-token", "key": "token"}}},
+                     "pprof": {"timeout": "2s"},
                      "admission": {"enabled": true}}
         }),
     )

@@ -30,10 +30,11 @@ pub enum CheckId {
     ConflictingAdmissionPlugin,
     UnknownAdmissionPlugin,
     DeprecatedAdmissionFlag,
+    AdmissionInputNotUnderstood,
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 18] = [
+    pub const ALL: [CheckId; 19] = [
         CheckId::GoroutineLeak,
         CheckId::ProvenGoroutineLeak,
         CheckId::LongBlockedGoroutines,
@@ -52,6 +53,7 @@ impl CheckId {
         CheckId::ConflictingAdmissionPlugin,
         CheckId::UnknownAdmissionPlugin,
         CheckId::DeprecatedAdmissionFlag,
+        CheckId::AdmissionInputNotUnderstood,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +76,7 @@ impl CheckId {
             CheckId::ConflictingAdmissionPlugin => "ConflictingAdmissionPlugin",
             CheckId::UnknownAdmissionPlugin => "UnknownAdmissionPlugin",
             CheckId::DeprecatedAdmissionFlag => "DeprecatedAdmissionFlag",
+            CheckId::AdmissionInputNotUnderstood => "AdmissionInputNotUnderstood",
         }
     }
 
@@ -92,6 +95,7 @@ impl CheckId {
                 | CheckId::ConflictingAdmissionPlugin
                 | CheckId::UnknownAdmissionPlugin
                 | CheckId::DeprecatedAdmissionFlag
+                | CheckId::AdmissionInputNotUnderstood
         )
     }
 }

@@ -21,12 +21,22 @@ pub enum ScrapeError {
     DecompressedTooLarge(u64),
     #[error("not a Go profile: {0}")]
     NotAProfile(String),
+    /// A Go profile over one of the parser's caps (`gohealth_pprof::limits`): refused for this
+    /// target, the rest of the audit goes on.
+    #[error("{0}")]
+    ProfileTooComplex(String),
     #[error("TLS error: {0}")]
     TlsError(String),
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("transfer failed: {0}")]
     Transfer(String),
+    /// The audit may not reach this address (tenancy: host network, node or apiserver address, undeclared port).
+    #[error("target refused: {0}")]
+    TargetRefused(String),
+    /// A bearer token would have gone over plain HTTP; the request was not sent.
+    #[error("credentials refused over plain HTTP: {0}")]
+    CredentialsOverPlainHttp(String),
 }
 
 impl ScrapeError {
@@ -41,9 +51,12 @@ impl ScrapeError {
             ScrapeError::BodyTooLarge(_) => "BodyTooLarge",
             ScrapeError::DecompressedTooLarge(_) => "BodyTooLarge",
             ScrapeError::NotAProfile(_) => "NotAProfile",
+            ScrapeError::ProfileTooComplex(_) => "ProfileTooComplex",
             ScrapeError::TlsError(_) => "TlsError",
             ScrapeError::Auth(_) => "AuthError",
             ScrapeError::Transfer(_) => "TransferError",
+            ScrapeError::TargetRefused(_) => "TargetRefused",
+            ScrapeError::CredentialsOverPlainHttp(_) => "CredentialsOverPlainHttp",
         }
     }
 
@@ -57,8 +70,9 @@ impl ScrapeError {
     }
 }
 
-/// `NotAProfile` → `ScrapeError::NotAProfile`, `TooLarge` → `ScrapeError::DecompressedTooLarge`;
-/// the rest are bodies that looked like a profile but could not be read, also `NotAProfile`.
+/// `NotAProfile` → `ScrapeError::NotAProfile`, `TooLarge` → `ScrapeError::DecompressedTooLarge`,
+/// `ProfileTooComplex` → `ScrapeError::ProfileTooComplex`; the rest are bodies that looked like
+/// a profile but could not be read, also `NotAProfile`.
 impl From<gohealth_pprof::ParseError> for ScrapeError {
     fn from(e: gohealth_pprof::ParseError) -> Self {
         use gohealth_pprof::ParseError;
@@ -67,6 +81,7 @@ impl From<gohealth_pprof::ParseError> for ScrapeError {
             ParseError::TooLarge { limit } => {
                 ScrapeError::DecompressedTooLarge(u64::try_from(limit).unwrap_or(u64::MAX))
             }
+            e @ ParseError::ProfileTooComplex { .. } => ScrapeError::ProfileTooComplex(e.to_string()),
             other => ScrapeError::NotAProfile(other.to_string()),
         }
     }
@@ -88,5 +103,9 @@ mod tests {
         assert_eq!(e.reason(), "BodyTooLarge");
         let e = ScrapeError::from(ParseError::Proto("truncated".into()));
         assert_eq!(e.reason(), "NotAProfile");
+        let e = ScrapeError::from(ParseError::ProfileTooComplex { what: "samples", limit: 524_288 });
+        assert_eq!(e.reason(), "ProfileTooComplex");
+        assert_eq!(e.to_string(), "profile too complex: more than 524288 samples");
+        assert!(!e.is_transient());
     }
 }

@@ -13,11 +13,12 @@ use std::collections::BTreeMap;
 
 use super::ParseError;
 use super::detect::detect_plain;
+use super::limits::{MAX_SAMPLES, too_complex};
 use super::model::{
     ContentionKind, ContentionProfile, ContentionSite, GoroutineGroup, GoroutineProfile, HeapProfile, MemStats,
     ProfileFormat,
 };
-use super::text::{Stacks, as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
+use super::text::{FxHashMap, Stacks, as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
 
 /// Checks that `data` is `want` (so a heap profile given to the goroutine parser says so).
 pub(super) fn expect(data: &[u8], want: ProfileFormat) -> Result<(), ParseError> {
@@ -34,9 +35,11 @@ fn malformed(format: &'static str, line: usize, message: impl Into<String>) -> P
 }
 
 /// `#\t0x7282c5\tmain.blockedSender+0x45\t\tpath/main.go:45` → frame. A frame whose function
-/// is unknown prints only `#\t<pc>`: `None`.
+/// is unknown prints only `#\t<pc>`: `None`. Pasted text whose tabs became spaces is read too.
 pub(super) fn frame_comment(line: &str) -> Option<(&str, &str, u32)> {
-    let rest = line.strip_prefix("#\t")?;
+    let Some(rest) = line.strip_prefix("#\t") else {
+        return frame_comment_spaces(line);
+    };
     let b = rest.as_bytes();
     // pc, then function, then file:line, separated by runs of tabs
     let pc_end = find_byte(b, b'\t')?;
@@ -50,53 +53,113 @@ pub(super) fn frame_comment(line: &str) -> Option<(&str, &str, u32)> {
     Some((func, file, line))
 }
 
+/// [`frame_comment`] of `#   0x7282c5   main.f+0x45   path/main.go:45` (tabs turned into
+/// spaces by a copy and paste): pc, function, then the rest is `file:line`.
+fn frame_comment_spaces(line: &str) -> Option<(&str, &str, u32)> {
+    let rest = line.strip_prefix('#')?.trim_start();
+    let (pc, rest) = rest.split_once(char::is_whitespace)?;
+    if !pc.starts_with("0x") {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let (func, file) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let func = strip_offset(func);
+    if func.is_empty() {
+        return None;
+    }
+    let (file, line) = split_file_line(file).unwrap_or(("", 0));
+    Some((func, file, line))
+}
+
+/// A frame line of a record: `#\t0x…` (or `#` and spaces, then a pc, when pasted).
+fn is_frame_line(line: &str) -> bool {
+    line.starts_with("#\t") || line.strip_prefix('#').is_some_and(|r| r.trim_start().starts_with("0x"))
+}
+
 const GOROUTINE_FMT: &str = "goroutine debug=1";
+
+/// One record being read and what merges it with an earlier one.
+struct Record {
+    group: GoroutineGroup,
+    labels_id: u32,
+}
 
 /// `goroutine?debug=1` / `goroutineleak?debug=1` (also `threadcreate?debug=1`).
 /// `total` is the header's; `leak_profile` is set from a `goroutineleak profile:` header.
+/// Records pasted without the header are read too (`total` is then the sum of the counts).
+/// Records with the same stack and labels are one group. Over a cap of [`super::limits`]:
+/// `ProfileTooComplex`; stacks deeper than the runtime's maximum are cut (`frames_elided`).
 pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseError> {
     expect(data, ProfileFormat::GoroutineDebug1)?;
     let text = as_text(data);
-    let mut it = lines(&text).skip_while(|(_, l)| l.trim().is_empty());
-    let (hline, header) = it.next().unwrap_or((1, ""));
-    let (name, rest) = header
-        .split_once(" profile: total ")
-        .ok_or_else(|| malformed(GOROUTINE_FMT, hline, "no `profile: total N` header"))?;
-    let total = parse_u64(rest.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, hline, "bad total in header"))?;
-    let mut profile = GoroutineProfile { total, groups: Vec::new(), leak_profile: name.trim() == "goroutineleak" };
-    let mut current: Option<GoroutineGroup> = None;
-    let mut stacks = Stacks::default();
-    // A record ends at a blank line, at the next record or at the end.
-    let end = |current: &mut Option<GoroutineGroup>, stacks: &mut Stacks<'_>, groups: &mut Vec<GoroutineGroup>| {
-        if let Some(mut g) = current.take() {
-            g.frames = stacks.finish();
-            groups.push(g);
+    let mut it = lines(&text).skip_while(|(_, l)| l.trim().is_empty()).peekable();
+    let (hline, header) = it.peek().copied().unwrap_or((1, ""));
+    let header_total = match header.split_once(" profile: total ") {
+        Some((name, rest)) => {
+            it.next();
+            let total = parse_u64(rest.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, hline, "bad total in header"))?;
+            Some((name.trim() == "goroutineleak", total))
         }
+        None => None,
+    };
+    let leak = header_total.is_some_and(|(leak, _)| leak);
+    let mut profile = GoroutineProfile { total: 0, groups: Vec::new(), leak_profile: leak };
+    let mut current: Option<Record> = None;
+    let mut stacks = Stacks::default();
+    let mut by_key: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+    // A record ends at a blank line, at the next record or at the end.
+    let mut end = |current: &mut Option<Record>, stacks: &mut Stacks<'_>, groups: &mut Vec<GoroutineGroup>| {
+        let Some(Record { mut group, labels_id }) = current.take() else {
+            return Ok(());
+        };
+        let stack = stacks.finish();
+        if let Some(e) = stacks.error() {
+            return Err(e.clone());
+        }
+        match by_key.get(&(stack.id, labels_id)).and_then(|i| groups.get_mut(*i)) {
+            Some(g) => g.count = g.count.saturating_add(group.count),
+            None => {
+                if groups.len() >= MAX_SAMPLES {
+                    return Err(too_complex("records", MAX_SAMPLES));
+                }
+                by_key.insert((stack.id, labels_id), groups.len());
+                group.frames = stack.stack;
+                group.frames_elided = stack.cut;
+                groups.push(group);
+            }
+        }
+        Ok(())
     };
     for (n, line) in it {
         if line.is_empty() {
-            end(&mut current, &mut stacks, &mut profile.groups);
+            end(&mut current, &mut stacks, &mut profile.groups)?;
         } else if let Some(rest) = line.strip_prefix("# labels: ") {
-            if let Some(g) = current.as_mut()
-                && let Some(labels) = stacks.labels(rest.trim())
+            if let Some(r) = current.as_mut()
+                && let Some((id, labels)) = stacks.labels(rest.trim())
             {
-                g.labels = labels;
+                r.group.labels = labels;
+                r.labels_id = id;
             }
-        } else if line.starts_with("#\t") {
+        } else if is_frame_line(line) {
             if current.is_some() {
                 stacks.push_line(line, frame_comment);
             }
         } else if let Some((count, _pcs)) = line.split_once(" @") {
-            end(&mut current, &mut stacks, &mut profile.groups);
+            end(&mut current, &mut stacks, &mut profile.groups)?;
             let count = parse_u64(count.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, n, "bad record count"))?;
-            current = Some(GoroutineGroup { count, leaked: profile.leak_profile, ..GoroutineGroup::default() });
+            let group = GoroutineGroup { count, leaked: leak, ..GoroutineGroup::default() };
+            current = Some(Record { group, labels_id: u32::MAX });
         } else if line.trim() == "@" || line.ends_with(" @") {
             // a record with no PCs at all: keep the count
-            end(&mut current, &mut stacks, &mut profile.groups);
+            end(&mut current, &mut stacks, &mut profile.groups)?;
         }
         // Anything else (future comment lines) is ignored.
     }
-    end(&mut current, &mut stacks, &mut profile.groups);
+    end(&mut current, &mut stacks, &mut profile.groups)?;
+    profile.total = match header_total {
+        Some((_, total)) => total,
+        None => profile.sum_of_groups(),
+    };
     Ok(profile)
 }
 
@@ -123,10 +186,18 @@ pub fn parse_contention_debug1(data: &[u8]) -> Result<ContentionProfile, ParseEr
     let mut current: Option<ContentionSite> = None;
     let mut stacks = Stacks::default();
     let end = |current: &mut Option<ContentionSite>, stacks: &mut Stacks<'_>, sites: &mut Vec<ContentionSite>| {
-        if let Some(mut s) = current.take() {
-            s.frames = stacks.finish();
-            sites.push(s);
+        let Some(mut s) = current.take() else {
+            return Ok(());
+        };
+        s.frames = stacks.finish().stack;
+        if let Some(e) = stacks.error() {
+            return Err(e.clone());
         }
+        if sites.len() >= MAX_SAMPLES {
+            return Err(too_complex("records", MAX_SAMPLES));
+        }
+        sites.push(s);
+        Ok(())
     };
     for (n, line) in it {
         if let Some(v) = line.strip_prefix("cycles/second=") {
@@ -134,12 +205,12 @@ pub fn parse_contention_debug1(data: &[u8]) -> Result<ContentionProfile, ParseEr
             cycles_per_second = parse_u64(v.trim()).or_else(|| v.trim().parse::<f64>().ok().map(|f| f.max(0.0) as u64));
         } else if let Some(v) = line.strip_prefix("sampling period=") {
             profile.sampling_period = parse_u64(v.trim());
-        } else if line.starts_with("#\t") {
+        } else if is_frame_line(line) {
             if current.is_some() {
                 stacks.push_line(line, frame_comment);
             }
         } else if let Some((nums, _pcs)) = line.split_once(" @") {
-            end(&mut current, &mut stacks, &mut profile.sites);
+            end(&mut current, &mut stacks, &mut profile.sites)?;
             let mut parts = nums.split_whitespace();
             let cyc = parts.next().and_then(parse_i64);
             let count = parts.next().and_then(parse_i64);
@@ -153,10 +224,10 @@ pub fn parse_contention_debug1(data: &[u8]) -> Result<ContentionProfile, ParseEr
                 frames: Default::default(),
             });
         } else if line.is_empty() {
-            end(&mut current, &mut stacks, &mut profile.sites);
+            end(&mut current, &mut stacks, &mut profile.sites)?;
         }
     }
-    end(&mut current, &mut stacks, &mut profile.sites);
+    end(&mut current, &mut stacks, &mut profile.sites)?;
     let cps = cycles_per_second.filter(|c| *c > 0);
     for (site, c) in profile.sites.iter_mut().zip(cycles) {
         site.delay_ns = match cps {
@@ -254,5 +325,11 @@ mod tests {
         assert_eq!(frame_comment("#\t0x491701"), None);
         let w = frame_comment("#\t0x1\tmain.f+0x1\tC:/Users/dev/main.go:9").unwrap();
         assert_eq!((w.1, w.2), ("C:/Users/dev/main.go", 9));
+        // tabs turned into spaces by a paste
+        let f = frame_comment("#   0x7282c5    main.blockedSender+0x45        /app/main.go:45").unwrap();
+        assert_eq!(f, ("main.blockedSender", "/app/main.go", 45));
+        let f = frame_comment("#\x200x1 main.f+0x1 C:/Program Files/app/main.go:9").unwrap();
+        assert_eq!(f, ("main.f", "C:/Program Files/app/main.go", 9));
+        assert_eq!(frame_comment("# labels: {}"), None);
     }
 }

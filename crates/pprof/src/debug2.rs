@@ -19,6 +19,7 @@
 use super::ParseError;
 use super::debug1::expect;
 use super::labels::label_set_len;
+use super::limits::{MAX_SAMPLES, MAX_STACK_FRAMES, MAX_TRACEBACK_FRAMES, too_complex};
 use super::model::{GoroutineGroup, GoroutineProfile, ProfileFormat};
 use super::text::{FxHashMap, Stacks, as_text, find_byte, parse_u64, split_file_line};
 
@@ -47,7 +48,10 @@ pub struct Traceback {
 }
 
 /// `goroutine?debug=2`, `goroutineleak?debug=2`, or a panic/crash traceback.
-/// `total` is the number of goroutines parsed.
+/// `total` is the number of goroutines parsed. Excerpts of a few goroutines and pasted text
+/// whose tabs became spaces are read too. Stacks are cut at the runtime's own maximum
+/// ([`MAX_TRACEBACK_FRAMES`], marked `frames_elided`); over a cap of [`super::limits`]:
+/// `ProfileTooComplex`.
 pub fn parse_goroutine_debug2(data: &[u8]) -> Result<GoroutineProfile, ParseError> {
     parse_traceback(data).map(|t| t.profile)
 }
@@ -65,12 +69,17 @@ pub fn parse_traceback(data: &[u8]) -> Result<Traceback, ParseError> {
             None => (rest, "", false),
         };
         rest = next;
-        if !complete {
-            // A last line without its newline was cut mid-way: do not trust it.
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if !complete && !p.completes_frame(line) {
+            // A last line without its newline was cut mid-way: do not trust it (a pasted
+            // excerpt that simply lacks the final newline ends in a whole `file:line +0x…`).
             ended_cleanly = false;
             break;
         }
-        p.line(line.strip_suffix('\r').unwrap_or(line));
+        p.line(line);
+        if let Some(e) = p.error.take().or_else(|| p.stacks.error().cloned()) {
+            return Err(e);
+        }
     }
     // A function line without its file line at the very end is noise (`exit status 2`), not a cut.
     let truncated = !ended_cleanly || data.len() == RUNTIME_STACK_CAP;
@@ -79,7 +88,7 @@ pub fn parse_traceback(data: &[u8]) -> Result<Traceback, ParseError> {
     } else {
         p.finish_goroutine();
     }
-    Ok(p.into_traceback(truncated))
+    p.into_traceback(truncated)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,9 +149,33 @@ struct Parser<'a> {
     preamble_done: bool,
     first_goid: Option<u64>,
     total: u64,
+    /// Frames summed over the groups' distinct stacks.
+    group_frames: usize,
+    /// The first cap exceeded.
+    error: Option<ParseError>,
+}
+
+/// The `file:line` line under a function: a tab, or spaces when the dump was pasted.
+fn file_line_of(line: &str) -> Option<&str> {
+    if let Some(rest) = line.strip_prefix('\t') {
+        return Some(rest);
+    }
+    line.starts_with("  ").then(|| line.trim_start())
 }
 
 impl<'a> Parser<'a> {
+    /// `line` (the last one, without a newline) is a whole `file:line +0x…` that ends the
+    /// frame being read.
+    fn completes_frame(&self, line: &str) -> bool {
+        self.pending.is_some()
+            && file_line_of(line).is_some_and(|f| {
+                let f = f.trim_end();
+                split_file_line(f).is_some()
+                    && f.rsplit_once(" +0x")
+                        .is_none_or(|(_, off)| !off.is_empty() && off.bytes().all(|b| b.is_ascii_hexdigit()))
+            })
+    }
+
     fn line(&mut self, line: &'a str) {
         if let Some(h) = line.strip_prefix("goroutine ")
             && let Some(cur) = parse_header(h)
@@ -166,7 +199,7 @@ impl<'a> Parser<'a> {
         if cur.in_ancestors {
             return;
         }
-        if let Some(file_line) = line.strip_prefix('\t') {
+        if let Some(file_line) = file_line_of(line) {
             let Some(pending) = self.pending.take() else {
                 return;
             };
@@ -174,6 +207,13 @@ impl<'a> Parser<'a> {
             let (file, lineno) = split_file_line(file_line).unwrap_or(("", 0));
             match pending {
                 Pending::Func(func) => {
+                    // key = attribute slot + frames
+                    if self.key.len() > MAX_TRACEBACK_FRAMES {
+                        if let Some(cur) = self.cur.as_mut() {
+                            cur.elided = true;
+                        }
+                        return;
+                    }
                     let id = self.stacks.frame_id((func, file, lineno));
                     self.key.push(id);
                 }
@@ -246,6 +286,17 @@ impl<'a> Parser<'a> {
             Some(i) => *i,
             None => {
                 let i = self.groups.len();
+                self.group_frames = self.group_frames.saturating_add(self.key.len());
+                if i >= MAX_SAMPLES {
+                    self.error.get_or_insert(too_complex("goroutine groups", MAX_SAMPLES));
+                    self.key.clear();
+                    return;
+                }
+                if self.group_frames > MAX_STACK_FRAMES {
+                    self.error.get_or_insert(too_complex("frames in distinct stacks", MAX_STACK_FRAMES));
+                    self.key.clear();
+                    return;
+                }
                 let frames: Box<[u32]> = self.key.get(1..).unwrap_or_default().into();
                 self.group_ids.insert(self.key.as_slice().into(), i);
                 self.groups.push(Acc {
@@ -275,7 +326,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn into_traceback(mut self, truncated: bool) -> Traceback {
+    fn into_traceback(mut self, truncated: bool) -> Result<Traceback, ParseError> {
         let mut groups = Vec::with_capacity(self.groups.len());
         for acc in &self.groups {
             let Some(attr) = self.attrs.get(acc.attr as usize) else {
@@ -284,7 +335,7 @@ impl<'a> Parser<'a> {
             let labels = if attr.labels.is_empty() {
                 Default::default()
             } else {
-                self.stacks.labels(attr.labels).unwrap_or_default()
+                self.stacks.labels(attr.labels).map(|(_, l)| l).unwrap_or_default()
             };
             groups.push(GoroutineGroup {
                 count: acc.count,
@@ -312,12 +363,15 @@ impl<'a> Parser<'a> {
             }
             m
         });
-        Traceback {
+        if let Some(e) = self.error.take().or_else(|| self.stacks.error().cloned()) {
+            return Err(e);
+        }
+        Ok(Traceback {
             profile: GoroutineProfile { total: self.total, groups, leak_profile: false },
             panic_message,
             truncated,
             first_goid: self.first_goid,
-        }
+        })
     }
 }
 

@@ -81,7 +81,24 @@ fn classify_first_line(first: &str) -> Option<ProfileFormat> {
     if is_goroutine_header(first) {
         return Some(ProfileFormat::GoroutineDebug2);
     }
+    if is_goroutine_record(first) {
+        return Some(ProfileFormat::GoroutineDebug1);
+    }
     None
+}
+
+/// `3 @ 0x48a7aa 0x4172bc`: a debug=1 goroutine record, first line of records pasted without
+/// their `goroutine profile: total N` header (mutex/block records have two numbers, heap ones
+/// a colon).
+fn is_goroutine_record(line: &str) -> bool {
+    let Some((count, pcs)) = line.split_once(" @") else {
+        return false;
+    };
+    !count.is_empty()
+        && count.bytes().all(|b| b.is_ascii_digit())
+        && pcs
+            .split_whitespace()
+            .all(|pc| pc.strip_prefix("0x").is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())))
 }
 
 /// `goroutine 7 [`, `goroutine 7 gp=0x… m=… [`.

@@ -37,9 +37,9 @@ pub fn parse_label_set<'a>(s: &'a str, syms: &mut Syms<'a>) -> Option<(Labels, u
         let (value, next) = token(s, i, b',')?;
         let key = match key {
             Cow::Borrowed(k) => syms.get(k),
-            Cow::Owned(k) => Sym::from(k),
+            Cow::Owned(k) => syms.owned(&k),
         };
-        pairs.push((key, Sym::from(value.as_ref())));
+        pairs.push((key, syms.owned(value.as_ref())));
         i = next;
     }
 }

@@ -1,5 +1,9 @@
 //! Parsers for every Go profile format into one model (`model`).
 //!
+//! Every parser enforces the caps of [`limits`] (stack depth, samples, distinct strings,
+//! label sets, frames over all distinct stacks): deeper stacks are cut and marked, a profile
+//! over a cap is refused with [`ParseError::ProfileTooComplex`] before it can take memory.
+//!
 //! All parsers are pure functions over bytes: they never panic on any input (fuzzed, see
 //! `crates/pprof/fuzz`), never allocate more than a bounded multiple of the input (or of `limit` for
 //! gzip), and return a typed [`ParseError`] with a stable [`ParseError::reason`].
@@ -16,7 +20,9 @@ pub mod debug1;
 pub mod debug2;
 mod detect;
 mod gzip;
+pub mod hostile;
 mod labels;
+pub mod limits;
 pub mod model;
 pub mod proto;
 mod text;
@@ -53,6 +59,10 @@ pub enum ParseError {
     /// goroutine parser).
     #[error("expected a {expected} profile, found {found}")]
     WrongKind { expected: &'static str, found: String },
+    /// Over one of the caps of [`limits`] (too many samples, strings, label sets or frames):
+    /// refused before it takes more memory or time. `what` names the cap.
+    #[error("profile too complex: more than {limit} {what}")]
+    ProfileTooComplex { what: &'static str, limit: usize },
 }
 
 impl ParseError {
@@ -65,6 +75,7 @@ impl ParseError {
             ParseError::Proto(_) => "BadProto",
             ParseError::Malformed { .. } => "Malformed",
             ParseError::WrongKind { .. } => "WrongKind",
+            ParseError::ProfileTooComplex { .. } => "ProfileTooComplex",
         }
     }
 }

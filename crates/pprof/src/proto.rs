@@ -8,6 +8,7 @@
 
 use prost::Message;
 
+use super::limits::{MAX_NAME_BYTES, MAX_STACK_DEPTH, MAX_STACK_FRAMES, too_complex};
 use super::model::{
     ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, HeapProfile, Labels,
     Profile, Stack, Sym,
@@ -38,6 +39,10 @@ fn decode_plain(data: &[u8]) -> Result<wire::Profile<'_>, ParseError> {
     if p.strings.first().is_some_and(|s| !s.is_empty()) {
         return Err(ParseError::Proto("string_table[0] is not empty".into()));
     }
+    // Names end up in findings and status: a megabyte-long "function name" is not a profile.
+    if p.strings.iter().any(|s| s.len() > MAX_NAME_BYTES) {
+        return Err(too_complex("bytes in one string", MAX_NAME_BYTES));
+    }
     Ok(p)
 }
 
@@ -49,6 +54,8 @@ pub(super) fn is_plausible_profile(data: &[u8]) -> bool {
                 && !p.sample_types.is_empty()
                 && p.sample_types.iter().all(|t| usize::try_from(t.r#type).is_ok_and(|i| i > 0 && i < p.strings.len()))
         }
+        // it decoded far enough to trip a cap: a profile, which the parser then refuses
+        Err(ParseError::ProfileTooComplex { .. }) => true,
         Err(_) => false,
     }
 }
@@ -101,11 +108,24 @@ struct Tables<'a, 'p> {
     syms: Vec<Option<Sym>>,
     /// Stacks by the encoded location ids (borrowed from the input): samples with the same ids
     /// share one [`Stack`], as the proto's samples share their locations.
-    stacks: FxHashMap<&'a [u8], Stack>,
+    stacks: FxHashMap<&'a [u8], Interned<Stack>>,
+    /// Frames summed over `stacks` (capped by [`MAX_STACK_FRAMES`]).
+    stack_frames: usize,
+    /// Label sets by the sample's label entries: equal entries share one [`Labels`].
+    label_sets: FxHashMap<&'p [wire::Label], Interned<Labels>>,
     /// Scratch: the current sample's location ids.
     ids: Vec<u64>,
     /// Scratch: the current sample's labels.
     pairs: Vec<(Sym, Sym)>,
+}
+
+/// A shared value and its number in its table (a merge key).
+#[derive(Clone)]
+struct Interned<T> {
+    id: u32,
+    value: T,
+    /// Stacks only: cut at [`MAX_STACK_DEPTH`].
+    cut: bool,
 }
 
 impl<'a, 'p> Tables<'a, 'p> {
@@ -117,6 +137,8 @@ impl<'a, 'p> Tables<'a, 'p> {
             location_frames: Vec::new(),
             syms: vec![None; p.strings.len()],
             stacks: FxHashMap::default(),
+            stack_frames: 0,
+            label_sets: FxHashMap::default(),
             ids: Vec::new(),
             pairs: Vec::new(),
         };
@@ -142,7 +164,7 @@ impl<'a, 'p> Tables<'a, 'p> {
         t
     }
 
-    fn str(&self, idx: i64) -> &'a str {
+    fn str(&self, idx: i64) -> &'p str {
         self.p.str(idx)
     }
 
@@ -155,7 +177,7 @@ impl<'a, 'p> Tables<'a, 'p> {
         }
     }
 
-    fn sample_type_names(&self) -> Vec<(&'a str, &'a str)> {
+    fn sample_type_names(&self) -> Vec<(&'p str, &'p str)> {
         self.p.sample_types.iter().map(|t| (self.str(t.r#type), self.str(t.unit))).collect()
     }
 
@@ -183,37 +205,54 @@ impl<'a, 'p> Tables<'a, 'p> {
     }
 
     /// Frames of one sample, innermost first (a location's inlined lines first); unknown ids
-    /// are skipped. Built once per distinct list of location ids, then shared.
-    fn stack(&mut self, sample: &wire::Sample<'a>) -> Stack {
+    /// are skipped; cut at [`MAX_STACK_DEPTH`]. Built once per distinct list of location ids,
+    /// then shared; refused once the distinct stacks hold more than [`MAX_STACK_FRAMES`].
+    fn stack(&mut self, sample: &wire::Sample<'a>) -> Result<Interned<Stack>, ParseError> {
         let key = sample.location_bytes();
         if let Some(s) = self.stacks.get(key) {
-            return s.clone();
+            return Ok(s.clone());
         }
         self.p.sample_locations(sample, &mut self.ids);
         // exact size (inlined lines included): growing would reallocate
-        let n: usize = self.ids.iter().filter_map(|id| self.location(*id)).map(<[Frame]>::len).sum();
+        let all: usize = self.ids.iter().filter_map(|id| self.location(*id)).map(<[Frame]>::len).sum();
+        let n = all.min(MAX_STACK_DEPTH);
+        self.stack_frames = self.stack_frames.saturating_add(n);
+        if self.stack_frames > MAX_STACK_FRAMES {
+            return Err(too_complex("frames in distinct stacks", MAX_STACK_FRAMES));
+        }
         let mut frames = Vec::with_capacity(n);
         for id in &self.ids {
             if let Some(f) = self.location(*id) {
-                frames.extend_from_slice(f);
+                let room = n - frames.len();
+                frames.extend_from_slice(f.get(..room).unwrap_or(f));
+                if frames.len() == n {
+                    break;
+                }
             }
         }
-        let stack = Stack::from(frames);
+        let id = u32::try_from(self.stacks.len()).unwrap_or(u32::MAX);
+        let stack = Interned { id, value: Stack::from(frames), cut: all > n };
         self.stacks.insert(key, stack.clone());
-        stack
+        Ok(stack)
     }
 
     /// String labels of one sample (numeric ones are not pprof.Do labels); a repeated key keeps
-    /// the last value.
-    fn labels(&mut self, sample: &wire::Sample<'_>) -> Labels {
+    /// the last value. Samples with the same label entries share one set.
+    fn labels(&mut self, sample: &wire::Sample<'_>) -> Interned<Labels> {
         let p = self.p;
+        let entries = p.sample_labels(sample);
+        if let Some(l) = self.label_sets.get(entries) {
+            return l.clone();
+        }
         let mut pairs = std::mem::take(&mut self.pairs);
         pairs.clear();
-        for l in p.sample_labels(sample).iter().filter(|l| l.str != 0) {
+        for l in entries.iter().filter(|l| l.str != 0) {
             pairs.push((self.sym(l.key), self.sym(l.str)));
         }
-        let labels = Labels::from_scratch(&mut pairs);
+        let id = u32::try_from(self.label_sets.len()).unwrap_or(u32::MAX);
+        let labels = Interned { id, value: Labels::from_scratch(&mut pairs), cut: false };
         self.pairs = pairs;
+        self.label_sets.insert(entries, labels.clone());
         labels
     }
 }
@@ -231,27 +270,44 @@ fn non_negative(v: Option<&i64>) -> u64 {
     v.copied().map_or(0, |v| u64::try_from(v).unwrap_or(0))
 }
 
-fn goroutines(t: &mut Tables<'_, '_>, leak: bool) -> GoroutineProfile {
+fn goroutines(t: &mut Tables<'_, '_>, leak: bool) -> Result<GoroutineProfile, ParseError> {
     let idx = 0; // goroutine and goroutineleak profiles have exactly one value: the count
-    // one group per sample; the samples are already in memory, so this is bounded by the input
+    // one group per distinct (stack, labels); the samples are capped while decoded
     let mut groups = Vec::with_capacity(t.p.samples.len());
+    let mut by_key: FxHashMap<(u32, u32), usize> = FxHashMap::default();
     let mut total: u64 = 0;
     let p = t.p;
     for s in &p.samples {
         let count = non_negative(p.sample_values(s).get(idx));
         total = total.saturating_add(count);
-        groups.push(GoroutineGroup {
-            count,
-            leaked: leak,
-            frames: t.stack(s),
-            labels: t.labels(s),
-            ..GoroutineGroup::default()
-        });
+        let stack = t.stack(s)?;
+        let labels = t.labels(s);
+        // Go writes one sample per stack and label set; a repeat (hand-made or merged files)
+        // is the same goroutines, counted once.
+        match by_key.entry((stack.id, labels.id)) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                if let Some(g) = groups.get_mut(*e.get()) {
+                    let g: &mut GoroutineGroup = g;
+                    g.count = g.count.saturating_add(count);
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(groups.len());
+                groups.push(GoroutineGroup {
+                    count,
+                    leaked: leak,
+                    frames: stack.value,
+                    labels: labels.value,
+                    frames_elided: stack.cut,
+                    ..GoroutineGroup::default()
+                });
+            }
+        }
     }
-    GoroutineProfile { total, groups, leak_profile: leak }
+    Ok(GoroutineProfile { total, groups, leak_profile: leak })
 }
 
-fn contention(t: &mut Tables<'_, '_>, kind: Option<ContentionKind>) -> ContentionProfile {
+fn contention(t: &mut Tables<'_, '_>, kind: Option<ContentionKind>) -> Result<ContentionProfile, ParseError> {
     let ci = t.value_index("contentions").unwrap_or(0);
     let di = t.value_index("delay").unwrap_or(1);
     let p = t.p;
@@ -261,17 +317,17 @@ fn contention(t: &mut Tables<'_, '_>, kind: Option<ContentionKind>) -> Contentio
         sites.push(ContentionSite {
             count: non_negative(values.get(ci)),
             delay_ns: non_negative(values.get(di)),
-            frames: t.stack(s),
+            frames: t.stack(s)?.value,
         });
     }
     let kind = kind.unwrap_or_else(|| guess_contention_kind(&sites));
-    ContentionProfile {
+    Ok(ContentionProfile {
         kind,
         // Go writes `period: 1` whatever the rate/fraction (runtime/pprof printCountCycleProfile),
         // so the proto does not tell whether profiling is on: only `mutex?debug=1` does.
         sampling_period: None,
         sites,
-    }
+    })
 }
 
 /// Mutex profiles record the unlocker's stack; block profiles the blocked one.
@@ -295,15 +351,16 @@ pub(super) fn parse_proto(plain: &[u8], opts: &ParseOptions) -> Result<Profile, 
     let p = decode_plain(plain)?;
     let mut t = Tables::new(&p);
     Ok(match t.kind()? {
-        Kind::Goroutine { leak } => Profile::Goroutine(goroutines(&mut t, opts.leak_profile.unwrap_or(leak))),
-        Kind::Contention => Profile::Contention(contention(&mut t, opts.contention_kind)),
+        Kind::Goroutine { leak } => Profile::Goroutine(goroutines(&mut t, opts.leak_profile.unwrap_or(leak))?),
+        Kind::Contention => Profile::Contention(contention(&mut t, opts.contention_kind)?),
         Kind::Heap => Profile::Heap(heap(&t)),
     })
 }
 
 /// `goroutine` / `goroutineleak` proto (gzipped or not). `leak_profile`: `Some` when the caller
 /// knows the endpoint; `None` decides from the sample type (`goroutineleak/count`).
-/// Groups are the proto's samples (one per stack + label set); `total` is the sum of counts.
+/// Groups are the proto's samples (one per stack + label set; repeated samples are merged);
+/// `total` is the sum of counts. Over a cap of [`super::limits`]: `ProfileTooComplex`.
 pub fn parse_goroutine_proto(
     data: &[u8],
     limit: usize,
@@ -313,7 +370,7 @@ pub fn parse_goroutine_proto(
     let p = decode_plain(&plain)?;
     let mut t = Tables::new(&p);
     match t.kind()? {
-        Kind::Goroutine { leak } => Ok(goroutines(&mut t, leak_profile.unwrap_or(leak))),
+        Kind::Goroutine { leak } => goroutines(&mut t, leak_profile.unwrap_or(leak)),
         _ => Err(ParseError::WrongKind { expected: "goroutine", found: describe_types(&t.sample_type_names()) }),
     }
 }
@@ -329,7 +386,7 @@ pub fn parse_contention_proto(
     let p = decode_plain(&plain)?;
     let mut t = Tables::new(&p);
     match t.kind()? {
-        Kind::Contention => Ok(contention(&mut t, kind)),
+        Kind::Contention => contention(&mut t, kind),
         _ => Err(ParseError::WrongKind { expected: "mutex or block", found: describe_types(&t.sample_type_names()) }),
     }
 }

@@ -717,9 +717,13 @@ fn reasons_are_stable() {
         ParseError::Proto("x".into()),
         ParseError::Malformed { format: "f", line: 1, message: "m".into() },
         ParseError::WrongKind { expected: "a", found: "b".into() },
+        ParseError::ProfileTooComplex { what: "samples", limit: 1 },
     ];
     let reasons: Vec<&str> = all.iter().map(ParseError::reason).collect();
-    assert_eq!(reasons, ["NotAProfile", "TooLarge", "BadGzip", "BadProto", "Malformed", "WrongKind"]);
+    assert_eq!(
+        reasons,
+        ["NotAProfile", "TooLarge", "BadGzip", "BadProto", "Malformed", "WrongKind", "ProfileTooComplex"]
+    );
 }
 
 #[test]
@@ -855,4 +859,208 @@ fn stack_and_labels_json_is_a_plain_array_and_object() {
     assert_eq!(g.labels.get("x"), None);
     assert_eq!(g.labels.iter().collect::<Vec<_>>(), [("a", "1"), ("w", "b")]);
     assert_eq!(g.labels.to_map(), before_labels);
+}
+
+// ---- bounded parsing (issue 10) and pasted profiles (issue 13) ----
+
+fn too_complex(r: Result<impl std::fmt::Debug, ParseError>) -> ParseError {
+    let e = r.expect_err("must be refused");
+    assert_eq!(e.reason(), "ProfileTooComplex", "{e}");
+    e
+}
+
+#[test]
+fn identical_proto_samples_are_one_group() {
+    use hostile::gzip;
+    // 10 samples with the same stack and no labels, then 2 with the same label
+    let mut p = hand_built_profile(true);
+    for (n, label) in [(10, None), (2, Some(5u64)), (3, Some(5))] {
+        for _ in 0..n {
+            let mut s = Vec::new();
+            let mut ids = Vec::new();
+            varint(&mut ids, 1);
+            varint(&mut ids, 2);
+            field_bytes(&mut s, 1, &ids);
+            field_varint(&mut s, 2, 1);
+            if let Some(v) = label {
+                let mut l = Vec::new();
+                field_varint(&mut l, 1, 4);
+                field_varint(&mut l, 2, v);
+                field_bytes(&mut s, 3, &l);
+            }
+            field_bytes(&mut p, 2, &s);
+        }
+    }
+    let base = parse_goroutine_proto(&hand_built_profile(true), LIMIT, None).unwrap();
+    let g = parse_goroutine_proto(&gzip(&p), LIMIT, None).unwrap();
+    assert_eq!(g.groups.len(), base.groups.len() + 2, "{:#?}", g.groups);
+    let unlabelled: Vec<_> = g.groups.iter().filter(|g| g.labels.is_empty()).collect();
+    assert_eq!(unlabelled.len(), 1);
+    assert_eq!(unlabelled[0].count, 10);
+    assert_eq!(g.total, base.total + 15);
+    assert_eq!(g.sum_of_groups(), g.total);
+}
+
+#[test]
+fn identical_debug1_records_are_one_group() {
+    let rec = "1 @ 0x1\n#\t0x1\tmain.f+0x1\t/m.go:1\n\n";
+    let text = format!("goroutine profile: total 10\n{}", rec.repeat(10));
+    let p = parse_goroutine_debug1(text.as_bytes()).unwrap();
+    assert_eq!(p.groups.len(), 1);
+    assert_eq!((p.groups[0].count, p.total), (10, 10));
+}
+
+#[test]
+fn amplification_proto_is_refused() {
+    // 3,000 distinct 1,000-frame stacks: 3M frames, over MAX_STACK_FRAMES (the example writes
+    // the full 30,000-sample shape)
+    let body = hostile::gzip(&hostile::amplification(3_000, 1_000));
+    let e = too_complex(parse(&body, LIMIT));
+    assert!(e.to_string().contains("frames"), "{e}");
+    too_complex(parse_goroutine_proto(&body, LIMIT, None));
+    // the same shape as debug=1 text
+    too_complex(parse(&hostile::amplification_debug1(3_000, 1_000), LIMIT));
+    // under the cap it parses, every stack distinct
+    let p = parse_goroutine_proto(&hostile::gzip(&hostile::amplification(100, 1_000)), LIMIT, None).unwrap();
+    assert_eq!(p.groups.len(), 100);
+    assert!(p.groups.iter().all(|g| g.frames.len() == 1_000 && !g.frames_elided));
+}
+
+#[test]
+fn deep_stacks_are_cut_at_the_runtime_maximum() {
+    let p = parse_goroutine_proto(&hostile::gzip(&hostile::deep_stack(5_000)), LIMIT, None).unwrap();
+    assert_eq!(p.groups.len(), 1);
+    assert_eq!(p.groups[0].frames.len(), limits::MAX_STACK_DEPTH);
+    assert!(p.groups[0].frames_elided);
+    // innermost frames are kept
+    assert_eq!(p.groups[0].frames[0].line, 1);
+    let p = parse_goroutine_debug1(&hostile::deep_debug1(5_000)).unwrap();
+    assert_eq!(p.groups[0].frames.len(), limits::MAX_STACK_DEPTH);
+    assert!(p.groups[0].frames_elided);
+    let p = parse_goroutine_debug2(&hostile::deep_debug2(5_000)).unwrap();
+    assert_eq!(p.groups[0].frames.len(), limits::MAX_TRACEBACK_FRAMES);
+    assert!(p.groups[0].frames_elided);
+    assert_eq!(p.groups[0].created_by.as_ref().map(|f| f.function.as_str()), Some("main.main"));
+    // a stack at the maximum is not marked
+    let p = parse_goroutine_proto(&hostile::deep_stack(1_024), LIMIT, None).unwrap();
+    assert!(!p.groups[0].frames_elided);
+}
+
+#[test]
+fn distinct_label_values_over_the_cap_are_refused() {
+    let n = limits::MAX_SAMPLES as u64 + 1;
+    too_complex(parse(&hostile::gzip(&hostile::distinct_labels(n)), LIMIT));
+    // under it: one group per label value, one shared stack
+    let p = parse_goroutine_proto(&hostile::distinct_labels(1_000), LIMIT, None).unwrap();
+    assert_eq!(p.groups.len(), 1_000);
+    assert!(Stack::ptr_eq(&p.groups[0].frames, &p.groups[999].frames));
+    // debug=1: label sets are capped as well
+    let mut text = String::from("goroutine profile: total 1\n");
+    for i in 0..=limits::MAX_LABEL_SETS {
+        text.push_str(&format!("1 @ 0x1\n# labels: {{\"r\":\"{i}\"}}\n#\t0x1\tmain.f+0x1\t/m.go:1\n\n"));
+    }
+    too_complex(parse_goroutine_debug1(text.as_bytes()));
+}
+
+#[test]
+fn megabyte_names_are_refused() {
+    let e = too_complex(parse(&hostile::gzip(&hostile::long_names(2, 1 << 20)), LIMIT));
+    assert!(e.to_string().contains("bytes in one"), "{e}");
+    let long = "x".repeat(limits::MAX_NAME_BYTES + 1);
+    let d1 = format!("goroutine profile: total 1\n1 @ 0x1\n#\t0x1\tmain.{long}+0x1\t/m.go:1\n");
+    too_complex(parse_goroutine_debug1(d1.as_bytes()));
+    let d2 = format!("goroutine 1 [running]:\nmain.{long}()\n\t/m.go:1 +0x1\n");
+    too_complex(parse_goroutine_debug2(d2.as_bytes()));
+    // names up to the cap are kept whole
+    let p = parse_goroutine_proto(&hostile::long_names(2, 1 << 10), LIMIT, None).unwrap();
+    assert_eq!(p.groups[0].frames[0].function.len(), 1 << 10);
+}
+
+#[test]
+fn invalid_utf8_names_are_replaced() {
+    let p = parse_goroutine_proto(&hostile::gzip(&hostile::invalid_utf8()), LIMIT, None).unwrap();
+    let f = &p.groups[0].frames;
+    assert_eq!(f[0].function, "main.\u{fffd}(bad");
+    assert_eq!(f[0].file, "/app/\u{fffd}\u{fffd}main.go");
+    assert_eq!(f[1].function, "main.ok");
+    assert_eq!(p.total, 3);
+}
+
+#[test]
+fn every_hostile_kind_is_bounded_or_refused() {
+    // the full-size shapes the example writes (the amplification one is ~57 MB inflated)
+    for kind in hostile::Kind::ALL {
+        let body = hostile::generate(kind);
+        match parse(&body, LIMIT) {
+            Ok(Profile::Goroutine(p)) => {
+                let frames: usize = p.groups.iter().map(|g| g.frames.len()).sum();
+                assert!(p.groups.len() <= limits::MAX_SAMPLES, "{kind:?}");
+                assert!(p.groups.iter().all(|g| g.frames.len() <= limits::MAX_STACK_DEPTH), "{kind:?}");
+                assert!(frames <= limits::MAX_STACK_FRAMES, "{kind:?}");
+            }
+            Ok(other) => panic!("{kind:?}: {other:?}"),
+            Err(e) => assert_eq!(e.reason(), "ProfileTooComplex", "{kind:?}: {e}"),
+        }
+    }
+}
+
+fn pasted(name: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pasted").join(name)).unwrap()
+}
+
+#[test]
+fn pasted_debug1_without_header() {
+    let data = pasted("debug1-no-header.txt");
+    assert_eq!(detect(&data), Ok(ProfileFormat::GoroutineDebug1));
+    let p = parse_goroutine_debug1(&data).unwrap();
+    assert_eq!(p.groups.len(), 2);
+    assert_eq!(p.total, 4, "no header: the sum of the records");
+    assert_eq!(p.groups[0].labels["job"], "resize");
+    assert_eq!(p.groups[0].frames[0], Frame::new("main.(*Pool).wait", "/srv/pool/pool.go", 88));
+    // mutex/block and heap records are not taken for headerless goroutine records
+    assert_ne!(detect(b"1234 5 @ 0x1 0x2\n"), Ok(ProfileFormat::GoroutineDebug1));
+    assert_ne!(detect(b"1: 2 [3: 4] @ 0x1\n"), Ok(ProfileFormat::GoroutineDebug1));
+}
+
+#[test]
+fn pasted_debug1_with_spaces() {
+    let p = parse_goroutine_debug1(&pasted("debug1-spaces.txt")).unwrap();
+    assert_eq!(p.total, 5);
+    assert_eq!(p.groups.len(), 2);
+    assert_eq!(p.groups[0].count, 4);
+    assert_eq!(p.groups[0].frames[1], Frame::new("main.worker", "/srv/pool/worker.go", 21));
+    assert_eq!(
+        p.groups[1].frames[0],
+        Frame::new("net/http.(*Server).Serve", "/usr/local/go/src/net/http/server.go", 3360)
+    );
+}
+
+#[test]
+fn pasted_debug2_excerpt_without_final_newline() {
+    let data = pasted("debug2-excerpt.txt");
+    assert_eq!(detect(&data), Ok(ProfileFormat::GoroutineDebug2));
+    let t = parse_traceback(&data).unwrap();
+    assert!(!t.truncated);
+    assert_eq!(t.profile.total, 2);
+    assert_eq!(t.profile.groups.len(), 1, "same state, stack and creator");
+    let g = &t.profile.groups[0];
+    assert_eq!((g.count, g.wait_minutes_max), (2, Some(12)));
+    assert_eq!(g.created_by, Some(Frame::new("main.startWorkers", "/srv/pool/worker.go", 12)));
+    // a last line cut inside the file name is still not trusted
+    let cut = &data[..data.len() - 12];
+    let t = parse_traceback(cut).unwrap();
+    assert!(t.truncated);
+    assert_eq!(t.profile.total, 1);
+}
+
+#[test]
+fn pasted_debug2_with_spaces() {
+    let p = parse_goroutine_debug2(&pasted("debug2-spaces.txt")).unwrap();
+    assert_eq!(p.total, 2);
+    let worker = p.groups.iter().find(|g| g.state.as_deref() == Some("chan receive")).unwrap();
+    assert_eq!(worker.frames[0], Frame::new("main.(*Pool).wait", "/srv/pool/pool.go", 88));
+    assert_eq!(worker.frames.len(), 2);
+    assert_eq!(worker.created_by, Some(Frame::new("main.startWorkers", "/srv/pool/worker.go", 12)));
+    let io = p.groups.iter().find(|g| g.state.as_deref() == Some("IO wait")).unwrap();
+    assert_eq!(io.frames[1].file, "/usr/local/go/src/net/http/server.go");
 }

@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 
+use super::ParseError;
 use super::labels::parse_label_set;
+use super::limits::{MAX_LABEL_SETS, MAX_NAME_BYTES, MAX_STACK_DEPTH, MAX_STACK_FRAMES, MAX_STRINGS, too_complex};
 use super::model::{Frame, Labels, Stack, Sym};
 
 /// The input as text. Go writes UTF-8; anything else (corrupt bytes in a path) is replaced
@@ -183,19 +185,53 @@ pub type FxHashMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
 
 /// Per-parse interner for frame strings: a profile repeats the same few hundred function and
 /// file names in every record, and a hash lookup plus a reference count beats an allocation
-/// per frame (and the frames then share memory). Bounded by the input: one entry per distinct
-/// string in it.
+/// per frame (and the frames then share memory). Capped at [`MAX_STRINGS`] distinct strings of
+/// at most [`MAX_NAME_BYTES`]; past a cap it records the error and hands out empty strings,
+/// and the parser stops at its next check of [`Syms::error`].
 #[derive(Default)]
-pub(super) struct Syms<'a>(FxHashMap<&'a str, Sym>);
+pub(super) struct Syms<'a> {
+    map: FxHashMap<&'a str, Sym>,
+    error: Option<ParseError>,
+}
 
 impl<'a> Syms<'a> {
     pub fn get(&mut self, s: &'a str) -> Sym {
-        if let Some(sym) = self.0.get(s) {
+        if let Some(sym) = self.map.get(s) {
             return sym.clone();
         }
+        if !self.allowed(s) {
+            return Sym::default();
+        }
+        if self.map.len() >= MAX_STRINGS {
+            self.fail(too_complex("distinct strings", MAX_STRINGS));
+            return Sym::default();
+        }
         let sym = Sym::from(s);
-        self.0.insert(s, sym.clone());
+        self.map.insert(s, sym.clone());
         sym
+    }
+
+    /// A string that is not interned (label values): only its length is checked.
+    pub fn owned(&mut self, s: &str) -> Sym {
+        if self.allowed(s) { Sym::from(s) } else { Sym::default() }
+    }
+
+    fn allowed(&mut self, s: &str) -> bool {
+        if s.len() > MAX_NAME_BYTES {
+            self.fail(too_complex("bytes in one name", MAX_NAME_BYTES));
+            return false;
+        }
+        true
+    }
+
+    /// Keeps the first error.
+    pub fn fail(&mut self, e: ParseError) {
+        self.error.get_or_insert(e);
+    }
+
+    /// The first cap exceeded, if any.
+    pub fn error(&self) -> Option<&ParseError> {
+        self.error.as_ref()
     }
 
     pub fn frame(&mut self, (function, file, line): (&'a str, &'a str, u32)) -> Frame {
@@ -206,18 +242,31 @@ impl<'a> Syms<'a> {
 /// Frames and stacks of one text profile. Frames are numbered by their text line (debug=1:
 /// records with the same stack repeat the same lines, so a repeat costs one lookup instead of
 /// parsing the line again) or by their parsed value (debug=2); a stack is a list of frame ids
-/// and each distinct list becomes one shared [`Stack`].
+/// and each distinct list becomes one shared [`Stack`]. Stacks are cut at [`MAX_STACK_DEPTH`];
+/// over [`MAX_STACK_FRAMES`] frames in distinct stacks or [`MAX_LABEL_SETS`] label sets the
+/// error is recorded in `syms` (see [`Stacks::error`]).
 #[derive(Default)]
 pub(super) struct Stacks<'a> {
     lines: FxHashMap<&'a str, Option<u32>>,
     frame_ids: FxHashMap<(&'a str, &'a str, u32), u32>,
     frames: Vec<Frame>,
-    stacks: FxHashMap<Box<[u32]>, Stack>,
+    stacks: FxHashMap<Box<[u32]>, (u32, Stack)>,
+    /// Frames summed over `stacks`.
+    stack_frames: usize,
     pub syms: Syms<'a>,
     /// Labels by their text: records with the same labels print the same text.
-    labels: FxHashMap<&'a str, Labels>,
+    labels: FxHashMap<&'a str, (u32, Labels)>,
     /// Frame ids of the stack being read.
     current: Vec<u32>,
+    /// The stack being read had more than [`MAX_STACK_DEPTH`] frames.
+    cut: bool,
+}
+
+/// A finished stack: its number (a merge key), the shared frames, and whether it was cut.
+pub(super) struct Finished {
+    pub id: u32,
+    pub stack: Stack,
+    pub cut: bool,
 }
 
 impl<'a> Stacks<'a> {
@@ -232,7 +281,16 @@ impl<'a> Stacks<'a> {
                 id
             }
         };
+        if id.is_some() && self.current.len() >= MAX_STACK_DEPTH {
+            self.cut = true;
+            return;
+        }
         self.current.extend(id);
+    }
+
+    /// The first cap exceeded, if any.
+    pub fn error(&self) -> Option<&ParseError> {
+        self.syms.error()
     }
 
     /// Id of a frame given by value.
@@ -252,32 +310,48 @@ impl<'a> Stacks<'a> {
     }
 
     /// The current stack (ended; the next one starts empty).
-    pub fn finish(&mut self) -> Stack {
+    pub fn finish(&mut self) -> Finished {
         let ids = std::mem::take(&mut self.current);
-        let stack = self.stack(&ids);
+        let (id, stack) = self.stack_with_id(&ids);
         self.current = ids;
         self.current.clear();
-        stack
+        Finished { id, stack, cut: std::mem::take(&mut self.cut) }
     }
 
     /// The shared stack of these frame ids.
     pub fn stack(&mut self, ids: &[u32]) -> Stack {
+        self.stack_with_id(ids).1
+    }
+
+    fn stack_with_id(&mut self, ids: &[u32]) -> (u32, Stack) {
         if let Some(s) = self.stacks.get(ids) {
             return s.clone();
         }
+        self.stack_frames = self.stack_frames.saturating_add(ids.len());
+        if self.stack_frames > MAX_STACK_FRAMES {
+            self.syms.fail(too_complex("frames in distinct stacks", MAX_STACK_FRAMES));
+            return (u32::MAX, Stack::default());
+        }
         let stack: Stack = ids.iter().map(|id| self.frame(*id)).collect();
-        self.stacks.insert(ids.into(), stack.clone());
-        stack
+        let id = u32::try_from(self.stacks.len()).unwrap_or(u32::MAX);
+        self.stacks.insert(ids.into(), (id, stack.clone()));
+        (id, stack)
     }
 
-    /// The shared label set printed as `text` (`{...}`), or `None` when it is malformed.
-    pub fn labels(&mut self, text: &'a str) -> Option<Labels> {
+    /// The shared label set printed as `text` (`{...}`) and its number, or `None` when it is
+    /// malformed.
+    pub fn labels(&mut self, text: &'a str) -> Option<(u32, Labels)> {
         if let Some(l) = self.labels.get(text) {
             return Some(l.clone());
         }
+        if self.labels.len() >= MAX_LABEL_SETS {
+            self.syms.fail(too_complex("label sets", MAX_LABEL_SETS));
+            return None;
+        }
         let (labels, _) = parse_label_set(text, &mut self.syms)?;
-        self.labels.insert(text, labels.clone());
-        Some(labels)
+        let id = u32::try_from(self.labels.len()).unwrap_or(u32::MAX);
+        self.labels.insert(text, (id, labels.clone()));
+        Some((id, labels))
     }
 }
 

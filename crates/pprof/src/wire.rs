@@ -6,11 +6,18 @@
 //! scalars, any field order, unknown fields skipped) and rejects the same malformations: bad
 //! varints, lengths past the end, wrong wire types on known fields, invalid UTF-8 in strings.
 //! Mappings, comments and the other fields the parsers do not use are skipped unread. Groups
-//! (wire types 3/4, deprecated, never written by Go) are rejected.
+//! (wire types 3/4, deprecated, never written by Go) are rejected. Unlike prost, a string that
+//! is not UTF-8 is kept with U+FFFD replacements (Go strings may hold any bytes; one odd name
+//! should not lose the whole profile).
+//!
+//! Every table is capped ([`super::limits`]) while it is decoded: an entry costs 16–56 bytes
+//! here from as little as 2 input bytes, so an uncapped table would grow ~28× the input.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::ParseError;
+use super::limits::{MAX_SAMPLES, MAX_STRINGS, MAX_TABLE_ENTRIES, too_complex};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct ValueType {
@@ -41,7 +48,7 @@ impl<'a> Sample<'a> {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(super) struct Label {
     pub key: i64,
     /// 0 for numeric labels.
@@ -78,13 +85,14 @@ pub(super) struct Profile<'a> {
     pub locations: Vec<Location>,
     pub lines: Vec<Line>,
     pub functions: Vec<Function>,
-    pub strings: Vec<&'a str>,
+    /// Borrowed from the input unless a string was not UTF-8.
+    pub strings: Vec<Cow<'a, str>>,
 }
 
 impl<'a> Profile<'a> {
     /// String table entry; out of range (hostile input) reads as "".
-    pub fn str(&self, idx: i64) -> &'a str {
-        usize::try_from(idx).ok().and_then(|i| self.strings.get(i)).copied().unwrap_or("")
+    pub fn str(&self, idx: i64) -> &str {
+        usize::try_from(idx).ok().and_then(|i| self.strings.get(i)).map_or("", |s| s.as_ref())
     }
 
     /// The sample's location ids, in order, onto `out` (cleared first).
@@ -256,18 +264,39 @@ pub(super) fn decode(data: &[u8]) -> Result<Profile<'_>, ParseError> {
     while !r.done() {
         let (field, wire) = r.tag()?;
         match field {
-            1 => p.sample_types.push(value_type(r.message(wire)?)?),
-            2 => sample(r.message(wire)?, &mut p)?,
-            4 => location(r.message(wire)?, &mut p)?,
-            5 => p.functions.push(function(r.message(wire)?)?),
+            1 => {
+                cap(p.sample_types.len(), MAX_TABLE_ENTRIES, "sample types")?;
+                p.sample_types.push(value_type(r.message(wire)?)?);
+            }
+            2 => {
+                cap(p.samples.len(), MAX_SAMPLES, "samples")?;
+                sample(r.message(wire)?, &mut p)?;
+            }
+            4 => {
+                cap(p.locations.len(), MAX_TABLE_ENTRIES, "locations")?;
+                location(r.message(wire)?, &mut p)?;
+            }
+            5 => {
+                cap(p.functions.len(), MAX_TABLE_ENTRIES, "functions")?;
+                p.functions.push(function(r.message(wire)?)?);
+            }
             6 => {
+                cap(p.strings.len(), MAX_STRINGS, "strings")?;
                 let b = r.message(wire)?;
-                p.strings.push(std::str::from_utf8(b).map_err(|_| err("string is not valid UTF-8"))?);
+                p.strings.push(match std::str::from_utf8(b) {
+                    Ok(s) => Cow::Borrowed(s),
+                    Err(_) => String::from_utf8_lossy(b),
+                });
             }
             _ => r.skip(wire)?,
         }
     }
     Ok(p)
+}
+
+/// `Err` when a table already holds `limit` entries and another one comes.
+fn cap(len: usize, limit: usize, what: &'static str) -> Result<(), ParseError> {
+    if len >= limit { Err(too_complex(what, limit)) } else { Ok(()) }
 }
 
 fn value_type(b: &[u8]) -> Result<ValueType, ParseError> {
@@ -303,8 +332,23 @@ fn sample<'a>(b: &'a [u8], p: &mut Profile<'a>) -> Result<(), ParseError> {
                 locations = Some(start..r.pos);
             }
             // int64 on the wire is the two's complement u64, as prost reads it
-            (2, w) => r.repeated(w, |v| p.values.push(v as i64))?,
-            (3, w) => p.labels.push(label(r.message(w)?)?),
+            (2, w) => {
+                let mut over = false;
+                r.repeated(w, |v| {
+                    if p.values.len() < MAX_TABLE_ENTRIES {
+                        p.values.push(v as i64);
+                    } else {
+                        over = true;
+                    }
+                })?;
+                if over {
+                    return Err(too_complex("sample values", MAX_TABLE_ENTRIES));
+                }
+            }
+            (3, w) => {
+                cap(p.labels.len(), MAX_TABLE_ENTRIES, "sample labels")?;
+                p.labels.push(label(r.message(w)?)?);
+            }
             (_, w) => r.skip(w)?,
         }
     }
@@ -335,7 +379,10 @@ fn location(b: &[u8], p: &mut Profile<'_>) -> Result<(), ParseError> {
         match r.tag()? {
             (1, w) => id = r.scalar(w)?,
             (2 | 3 | 5, w) => drop(r.scalar(w)?),
-            (4, w) => p.lines.push(line(r.message(w)?)?),
+            (4, w) => {
+                cap(p.lines.len(), MAX_TABLE_ENTRIES, "location lines")?;
+                p.lines.push(line(r.message(w)?)?);
+            }
             (_, w) => r.skip(w)?,
         }
     }
@@ -382,7 +429,8 @@ mod tests {
     fn roundtrip(p: &pb::Profile) {
         let bytes = p.encode_to_vec();
         let w = decode(&bytes).unwrap();
-        assert_eq!(w.strings, p.string_table.iter().map(String::as_str).collect::<Vec<_>>());
+        let strings: Vec<&str> = w.strings.iter().map(|s| s.as_ref()).collect();
+        assert_eq!(strings, p.string_table.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(w.samples.len(), p.sample.len());
         let mut ids = Vec::new();
         for (ws, ps) in w.samples.iter().zip(&p.sample) {
@@ -449,11 +497,10 @@ mod tests {
 
     #[test]
     fn rejects_what_prost_rejects() {
-        let cases: [&[u8]; 7] = [
+        let cases: [&[u8]; 6] = [
             &[0x12, 0x05, 0x08],                                                 // length past the end
             &[0x10, 0x01],                                                       // sample as a varint
             &[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], // varint overflow
-            &[0x32, 0x02, 0xc3, 0x28],                                           // invalid UTF-8
             &[0x00, 0x00],                                                       // field 0
             &[0x0b],                                                             // group start
             &[0x12, 0x02, 0x08, 0x80],                                           // truncated packed varint
@@ -462,5 +509,29 @@ mod tests {
             assert!(decode(c).is_err(), "{c:?}");
             assert!(pb::Profile::decode(c).is_err(), "prost accepts {c:?}");
         }
+    }
+
+    #[test]
+    fn invalid_utf8_strings_are_replaced_not_rejected() {
+        let msg = [0x32, 0x00, 0x32, 0x02, 0xc3, 0x28]; // "", then invalid UTF-8
+        assert!(pb::Profile::decode(&msg[..]).is_err(), "prost rejects it");
+        let w = decode(&msg).unwrap();
+        assert_eq!(w.str(1), "\u{fffd}(");
+    }
+
+    #[test]
+    fn tables_are_capped_while_decoding() {
+        // MAX_SAMPLES + 1 empty samples: 2 bytes each on the wire
+        let mut msg = Vec::new();
+        for _ in 0..=MAX_SAMPLES {
+            msg.extend([0x12, 0x00]);
+        }
+        let e = decode(&msg).unwrap_err();
+        assert_eq!(e.reason(), "ProfileTooComplex", "{e}");
+        let mut msg = Vec::new();
+        for _ in 0..=MAX_STRINGS {
+            msg.extend([0x32, 0x00]);
+        }
+        assert_eq!(decode(&msg).unwrap_err().reason(), "ProfileTooComplex");
     }
 }

@@ -1,7 +1,9 @@
 //! `gohealth admission FILE...`: the admission audit offline, on files users have at hand.
 //!
 //! Exit codes: 0 no critical finding, 1 at least one critical finding, 2 usage or input error
-//! (unreadable or unrecognised file, bad version, bad knowledge base).
+//! (unreadable file, no configuration and no admission setting in it, bad version, bad knowledge
+//! base), 3 no critical finding but admission settings the parser could not read
+//! (`AdmissionInputNotUnderstood`): never a clean bill for input that was not understood.
 
 use std::process::ExitCode;
 
@@ -13,10 +15,19 @@ use gohealth_core::admission::kb::KnowledgeBase;
 use gohealth_core::admission::offline::{FileReport, audit_text};
 use gohealth_core::admission::version::KubeVersion;
 
+/// Exit code when admission settings were found that the parser could not read.
+pub const EXIT_NOT_UNDERSTOOD: u8 = 3;
+
 #[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Exit codes: 0 no critical finding; 1 at least one critical finding; 2 usage or input error; 3 no critical finding, but the input mentions admission settings that could not be read (AdmissionInputNotUnderstood)."
+)]
 pub struct AdmissionArgs {
-    /// Static pod manifest, kubeadm ClusterConfiguration, systemd unit, shell script, k3s/RKE2
-    /// args or config.yaml, kops Cluster, or a plain argument list ("-" reads stdin).
+    /// A kube-apiserver configuration in any shape docs/admission.md lists: static/mirror pod
+    /// manifest, kubeadm config, kind Cluster, systemd unit, shell script, k3s/RKE2 args or
+    /// config.yaml, kops Cluster, Talos or k0s config, kubespray vars, MicroK8s args, ps listing,
+    /// /proc/PID/cmdline, argument list, template, or these in Markdown fences and heredocs
+    /// ("-" reads stdin).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     /// Kubernetes version of the apiserver (overrides what the input states), e.g. 1.29.
@@ -156,7 +167,18 @@ pub fn main(args: AdmissionArgs) -> ExitCode {
             }
         }
     }
-    if reports.iter().any(FileReport::has_critical) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    exit_code(&reports)
+}
+
+/// 1 beats 3 beats 0: a critical finding is the more urgent news, and both are non-zero.
+pub fn exit_code(reports: &[FileReport]) -> ExitCode {
+    if reports.iter().any(FileReport::has_critical) {
+        ExitCode::from(1)
+    } else if reports.iter().any(FileReport::not_understood) {
+        ExitCode::from(EXIT_NOT_UNDERSTOOD)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,26 @@
-//! `gohealth analyze FILE|URL...`: the single-snapshot checks on saved dumps or one live endpoint.
+//! `gohealth analyze FILE|URL|pod/NAME|deploy/NAME...`: the checks on saved dumps, live endpoints and
+//! pods, from one moment or from several.
 //!
-//! Every input is read (a file, `-` for stdin, or an http(s) URL through the collector), its format
-//! detected from the content, and the profiles combined into one snapshot: goroutine dumps, the
-//! goroutineleak profile, heap MemStats, mutex/block profiles. Checks that need history across audits
-//! are listed in `notes` instead of being run.
+//! Every input is read (a file, `-` for stdin, an http(s) URL through the collector, or pods found
+//! with the kubeconfig), its format detected from the content, and the profiles of one moment
+//! combined into one snapshot: goroutine dumps, the goroutineleak profile, heap MemStats,
+//! mutex/block profiles. Several moments of the same target — dumps taken at different times, or
+//! the rounds of `--every` — are history ([`super::series`]), so growth and ticker verdicts run
+//! offline too. Findings of several replicas are grouped by site ([`super::replicas`]).
 
 use std::io::Read;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::output::{OutputFormat, finding_json, findings_section, print};
+use super::output::{OutputFormat, finding_json, findings_section, print, print_table};
+use super::remote::{RemoteArgs, RemoteError};
+use super::series::Series;
 use crate::scrape::http::{Collector, CollectorOptions};
 use gohealth_core::diagnose::config::ChecksConfig;
-use gohealth_core::diagnose::history::TargetHistoryRing;
+use gohealth_core::diagnose::merge_seen;
 use gohealth_core::diagnose::site::{block_kind, blocked_sites, normalize_state, site_frame};
-use gohealth_core::diagnose::{diagnose, merge_seen};
 use gohealth_core::finding::{Finding, TargetRef};
 use gohealth_core::snapshot::Snapshot;
 use gohealth_pprof::model::{ContentionKind, GoroutineProfile, Profile, ProfileFormat};
@@ -24,13 +29,44 @@ use gohealth_pprof::{ParseError, ParseOptions, detect, gunzip_limited, parse_tra
 /// Groups listed in the output at most (a 100k-goroutine dump can have thousands).
 const MAX_GROUPS: usize = 200;
 
-/// Diagnose saved pprof dumps (or a live endpoint) without a cluster.
+/// Diagnose pprof dumps, live endpoints and pods, once or over time.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AnalyzeArgs {
-    /// Files, `-` for stdin, or http(s) URLs (e.g. http://127.0.0.1:6060/debug/pprof/goroutine?debug=2).
-    /// Several inputs are combined: e.g. a goroutine dump, heap?debug=1 and mutex?debug=1.
-    #[arg(required = true, value_name = "FILE|URL")]
+    /// Files, `-` for stdin, http(s) URLs (a profile such as
+    /// http://127.0.0.1:6060/debug/pprof/goroutine?debug=2, or the prefix
+    /// http://127.0.0.1:6060/debug/pprof/ for every profile), `pod/NAME`, `deploy/NAME` (also sts/, ds/,
+    /// rs/) or `kube-apiserver`. Inputs of one moment are combined (a goroutine dump, heap?debug=1,
+    /// mutex?debug=1); dumps of the same kind taken at different times are read as history.
+    #[arg(value_name = "INPUT", required_unless_present = "selector")]
     pub inputs: Vec<String>,
+    /// Namespace of pod/, deploy/ and -l targets (default: the kubeconfig's).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Pods selected by labels, e.g. -l app=web.
+    #[arg(long, short = 'l', value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Port (number or container-port name) serving pprof in the pods, when no annotation or port
+    /// named `pprof` says it.
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Path prefix of the pprof handlers in the pods.
+    #[arg(long, default_value = "/debug/pprof")]
+    pub path: String,
+    /// Collect again every DURATION (e.g. 30s) and read the rounds as history.
+    #[arg(long, value_parser = parse_positive)]
+    pub every: Option<Duration>,
+    /// Rounds to collect with --every (default 4).
+    #[arg(long, requires = "every")]
+    pub count: Option<u32>,
+    /// Collect with --every for this long instead of --count rounds (e.g. 5m).
+    #[arg(long = "for", value_name = "DURATION", requires = "every", conflicts_with = "count", value_parser = parse_positive)]
+    pub for_: Option<Duration>,
+    /// Time between dumps given as files, in command-line order, when their modification times are
+    /// not the times they were taken (copied or checked-out files).
+    #[arg(long, value_parser = parse_positive)]
+    pub spacing: Option<Duration>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     pub output: OutputFormat,
@@ -45,6 +81,14 @@ pub struct AnalyzeArgs {
     pub max_bytes: usize,
 }
 
+fn parse_positive(s: &str) -> Result<Duration, String> {
+    match gohealth_core::duration::parse_go_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be greater than 0s".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Why an input could not be analyzed. Every one exits with code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
@@ -54,29 +98,40 @@ pub enum AnalyzeError {
     Fetch { input: String, err: gohealth_core::scrape_error::ScrapeError },
     #[error("{input}: {err}")]
     Parse { input: String, err: ParseError },
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Cluster(#[from] super::kube_targets::KubeTargetError),
+    #[error(
+        "{first} and {second} were taken at the same time (by their modification times): pass --spacing DURATION to say how far apart the dumps were taken"
+    )]
+    SameTime { first: String, second: String },
+    #[error("files cannot be mixed with live sources (URLs of a pprof prefix, pods, --every): run them separately")]
+    MixedSources,
+    #[error("cannot start the runtime: {0}")]
+    Runtime(String),
 }
 
 /// One input after parsing.
-struct Parsed {
-    source: String,
-    format: ProfileFormat,
-    profile: Profile,
-    panic_message: Option<String>,
-    truncated: bool,
+pub(super) struct Parsed {
+    pub(super) source: String,
+    pub(super) format: ProfileFormat,
+    pub(super) profile: Profile,
+    pub(super) panic_message: Option<String>,
+    pub(super) truncated: bool,
+    /// Unix seconds the input was taken: a file's modification time, a fetch's end.
+    pub(super) taken_at: i64,
 }
 
 pub fn main(args: AnalyzeArgs) -> ExitCode {
-    let mut parsed = Vec::new();
-    for input in &args.inputs {
-        match load(input, args.max_bytes) {
-            Ok(p) => parsed.push(p),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+    let result = if super::live::is_live(&args) { super::live::run(&args) } else { offline(&args) };
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
-    }
-    let report = analyze(&parsed, &checks_for(&args));
+    };
     match args.output {
         OutputFormat::Json => match serde_json::to_string_pretty(&report.json()) {
             Ok(s) => print(&format!("{s}\n")),
@@ -85,12 +140,41 @@ pub fn main(args: AnalyzeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        OutputFormat::Table => print(&report.table()),
+        OutputFormat::Table => print_table(&report.table()),
     }
     ExitCode::SUCCESS
 }
 
-fn checks_for(args: &AnalyzeArgs) -> ChecksConfig {
+/// Files, stdin and single-profile URLs, each read once.
+fn offline(args: &AnalyzeArgs) -> Result<Report, AnalyzeError> {
+    let collector = args.remote.collector_options(args.max_bytes as u64)?;
+    let mut parsed = Vec::new();
+    for input in &args.inputs {
+        parsed.push(load(input, args.max_bytes, &args.remote, &collector)?);
+    }
+    let moments = moments(parsed, args.spacing)?;
+    let target = TargetRef { namespace: String::new(), pod: String::new(), container: None };
+    let mut series = Series::new(checks_for(args));
+    let mut findings = Vec::new();
+    let mut last = None;
+    let mut inputs = Vec::new();
+    let mut notes = Vec::new();
+    let count = moments.len();
+    for m in moments {
+        let (snap, moment_notes, sources) = snapshot_of(&m);
+        findings = series.observe(&target, &snap);
+        inputs.extend(sources);
+        notes = moment_notes;
+        last = Some(snap);
+    }
+    let snap = last.unwrap_or_default();
+    if count > 1 {
+        notes.push(format!("{count} moments read as history; the findings and groups are those of the last one"));
+    }
+    Ok(report(inputs, vec![snap], merge_seen(&[], findings, ""), notes, &checks_for(args), count))
+}
+
+pub(super) fn checks_for(args: &AnalyzeArgs) -> ChecksConfig {
     let mut c = ChecksConfig::default();
     if let Some(n) = args.min_goroutines {
         c.goroutine_leak.min_goroutines = n;
@@ -105,35 +189,66 @@ fn checks_for(args: &AnalyzeArgs) -> ChecksConfig {
     c
 }
 
-fn read_input(input: &str, max_bytes: usize) -> Result<Vec<u8>, AnalyzeError> {
+pub(super) fn is_url(input: &str) -> bool {
+    input.starts_with("http://") || input.starts_with("https://")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The bytes of one input and when they were taken.
+fn read_input(
+    input: &str,
+    max_bytes: usize,
+    remote: &RemoteArgs,
+    opts: &CollectorOptions,
+) -> Result<(Vec<u8>, i64), AnalyzeError> {
     let read_err = |err: String| AnalyzeError::Read { input: input.to_string(), err };
-    if input.starts_with("http://") || input.starts_with("https://") {
-        let opts = CollectorOptions { max_body_bytes: max_bytes as u64, ..CollectorOptions::default() };
+    if is_url(input) {
+        remote.check_url(input, opts.bearer_token.is_some())?;
         let rt =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| read_err(e.to_string()))?;
         let fetch_err = |err| AnalyzeError::Fetch { input: input.to_string(), err };
-        let collector = Collector::new(&opts).map_err(fetch_err)?;
+        let collector = Collector::new(opts).map_err(fetch_err)?;
         let body = rt.block_on(collector.fetch(input)).map_err(fetch_err)?;
-        return Ok(body.to_vec());
+        return Ok((body.to_vec(), now_secs()));
     }
     let mut data = Vec::new();
     let limit = max_bytes as u64 + 1;
-    let res = if input == "-" {
-        std::io::stdin().lock().take(limit).read_to_end(&mut data)
+    let (res, taken_at) = if input == "-" {
+        (std::io::stdin().lock().take(limit).read_to_end(&mut data), now_secs())
     } else {
-        std::fs::File::open(input).and_then(|f| f.take(limit).read_to_end(&mut data))
+        let file = std::fs::File::open(input).map_err(|e| read_err(e.to_string()))?;
+        let mtime = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        (file.take(limit).read_to_end(&mut data), mtime)
     };
     res.map_err(|e| read_err(e.to_string()))?;
     if data.len() > max_bytes {
         return Err(read_err(format!("larger than --max-bytes {max_bytes}")));
     }
-    Ok(data)
+    Ok((data, taken_at))
 }
 
-fn load(input: &str, max_bytes: usize) -> Result<Parsed, AnalyzeError> {
-    let data = read_input(input, max_bytes)?;
+pub(super) fn load(
+    input: &str,
+    max_bytes: usize,
+    remote: &RemoteArgs,
+    opts: &CollectorOptions,
+) -> Result<Parsed, AnalyzeError> {
+    let (data, taken_at) = read_input(input, max_bytes, remote, opts)?;
+    parse_input(input, &data, taken_at, max_bytes)
+}
+
+/// Pure: one input's bytes → its profile.
+pub(super) fn parse_input(input: &str, data: &[u8], taken_at: i64, max_bytes: usize) -> Result<Parsed, AnalyzeError> {
     let parse_err = |err| AnalyzeError::Parse { input: input.to_string(), err };
-    let plain = gunzip_limited(&data, max_bytes).map_err(parse_err)?;
+    let plain = gunzip_limited(data, max_bytes).map_err(parse_err)?;
     let format = detect(&plain).map_err(parse_err)?;
     if format == ProfileFormat::GoroutineDebug2 {
         // One pass that also keeps the panic message and the truncation flag.
@@ -148,6 +263,7 @@ fn load(input: &str, max_bytes: usize) -> Result<Parsed, AnalyzeError> {
             profile: Profile::Goroutine(profile),
             panic_message: tb.panic_message,
             truncated: tb.truncated,
+            taken_at,
         });
     }
     Ok(Parsed {
@@ -156,6 +272,7 @@ fn load(input: &str, max_bytes: usize) -> Result<Parsed, AnalyzeError> {
         profile: parse_plain(&plain, input, max_bytes)?,
         panic_message: None,
         truncated: false,
+        taken_at,
     })
 }
 
@@ -185,45 +302,83 @@ fn kind_name(p: &Profile) -> &'static str {
     }
 }
 
+/// The snapshot slot an input fills: two inputs with the same slot are two moments.
+fn slot(p: &Parsed) -> &'static str {
+    match &p.profile {
+        Profile::Goroutine(_) if p.format == ProfileFormat::GoroutineDebug2 => "goroutine debug=2",
+        other => kind_name(other),
+    }
+}
+
+/// Pure: inputs → moments in time order. Inputs are ordered by when they were taken (or kept in
+/// command-line order with `spacing`, which then sets the times), and a new moment starts when an
+/// input's slot is already filled.
+fn moments(mut inputs: Vec<Parsed>, spacing: Option<Duration>) -> Result<Vec<Vec<Parsed>>, AnalyzeError> {
+    if spacing.is_none() {
+        inputs.sort_by_key(|p| p.taken_at);
+    }
+    let mut out: Vec<Vec<Parsed>> = Vec::new();
+    for p in inputs {
+        let fresh = match out.last() {
+            None => true,
+            Some(m) => m.iter().any(|q| slot(q) == slot(&p)),
+        };
+        if fresh {
+            out.push(Vec::new());
+        }
+        if let Some(m) = out.last_mut() {
+            m.push(p);
+        }
+    }
+    match spacing {
+        Some(step) => {
+            let base = out.first().and_then(|m| m.first()).map_or(0, |p| p.taken_at);
+            for (i, m) in out.iter_mut().enumerate() {
+                let at = base + (i as u64 * step.as_secs()) as i64;
+                m.iter_mut().for_each(|p| p.taken_at = at);
+            }
+        }
+        None => {
+            for w in out.windows(2) {
+                let (a, b) = (moment_time(&w[0]), moment_time(&w[1]));
+                if a == b {
+                    let name = |m: &[Parsed]| m.first().map(|p| p.source.clone()).unwrap_or_default();
+                    return Err(AnalyzeError::SameTime { first: name(&w[0]), second: name(&w[1]) });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn moment_time(m: &[Parsed]) -> i64 {
+    m.iter().map(|p| p.taken_at).max().unwrap_or(0)
+}
+
 /// What one run found, printed as JSON ([`Report::json`]) or a table ([`Report::table`]).
-struct Report {
+pub(super) struct Report {
     /// One `{source, format, profile}` per input.
     inputs: Vec<Value>,
     goroutines: Option<u64>,
     groups: Vec<Value>,
     findings: Vec<Finding>,
     notes: Vec<String>,
+    /// Moments read (1: a single snapshot).
+    moments: usize,
 }
 
-/// Pure: parsed inputs → the report.
-fn analyze(inputs: &[Parsed], checks: &ChecksConfig) -> Report {
-    let mut snap = Snapshot { at: 0, ..Default::default() };
+/// Pure: the inputs of one moment → its snapshot, notes and input list.
+pub(super) fn snapshot_of(inputs: &[Parsed]) -> (Snapshot, Vec<String>, Vec<Value>) {
+    let mut snap = Snapshot { at: moment_time(inputs), ..Default::default() };
     let mut notes: Vec<String> = Vec::new();
     let mut sources = Vec::new();
     for p in inputs {
-        let slot_taken = |what: &str| format!("{}: a second {what} profile; only the first one is used", p.source);
         match &p.profile {
-            Profile::Goroutine(g) if g.leak_profile => {
-                if snap.leaks.is_none() {
-                    snap.leaks = Some(g.clone());
-                } else {
-                    notes.push(slot_taken("goroutineleak"));
-                }
-            }
+            Profile::Goroutine(g) if g.leak_profile => snap.leaks = Some(g.clone()),
             Profile::Goroutine(g) if p.format == ProfileFormat::GoroutineDebug2 => {
-                if snap.goroutines_full.is_none() {
-                    snap.goroutines_full = Some(g.clone());
-                } else {
-                    notes.push(slot_taken("goroutine debug=2"));
-                }
+                snap.goroutines_full = Some(g.clone())
             }
-            Profile::Goroutine(g) => {
-                if snap.goroutines.is_none() {
-                    snap.goroutines = Some(g.clone());
-                } else {
-                    notes.push(slot_taken("goroutine"));
-                }
-            }
+            Profile::Goroutine(g) => snap.goroutines = Some(g.clone()),
             Profile::Heap(h) => match &h.mem_stats {
                 Some(ms) => snap.mem_stats = Some(ms.clone()),
                 None => notes.push(format!(
@@ -231,17 +386,10 @@ fn analyze(inputs: &[Parsed], checks: &ChecksConfig) -> Report {
                     p.source
                 )),
             },
-            Profile::Contention(c) => {
-                let slot = match c.kind {
-                    ContentionKind::Mutex => &mut snap.mutex,
-                    ContentionKind::Block => &mut snap.block,
-                };
-                if slot.is_none() {
-                    *slot = Some(c.clone());
-                } else {
-                    notes.push(slot_taken(kind_name(&p.profile)));
-                }
-            }
+            Profile::Contention(c) => match c.kind {
+                ContentionKind::Mutex => snap.mutex = Some(c.clone()),
+                ContentionKind::Block => snap.block = Some(c.clone()),
+            },
         }
         if let Some(m) = &p.panic_message {
             notes.push(format!("{}: crash traceback: {}", p.source, m.lines().next().unwrap_or(m)));
@@ -254,28 +402,57 @@ fn analyze(inputs: &[Parsed], checks: &ChecksConfig) -> Report {
         }
         sources.push(json!({"source": p.source, "format": p.format.name(), "profile": kind_name(&p.profile)}));
     }
+    (snap, notes, sources)
+}
 
-    let target = TargetRef { namespace: String::new(), pod: String::new(), container: None };
-    let findings = merge_seen(&[], diagnose(&target, &snap, &TargetHistoryRing::default(), checks), "");
-    notes.extend(history_notes(&snap, checks, &findings));
-
-    let main = snap.goroutines_full.as_ref().or(snap.goroutines.as_ref()).or(snap.leaks.as_ref());
-    let total = snap.goroutines.as_ref().or(snap.goroutines_full.as_ref()).or(snap.leaks.as_ref()).map(|p| p.total);
-    let (groups, omitted) = main.map(groups_json).unwrap_or_default();
+/// Pure: the last moment's snapshots (one per target) and findings → the report.
+pub(super) fn report(
+    inputs: Vec<Value>,
+    snapshots: Vec<Snapshot>,
+    findings: Vec<Finding>,
+    mut notes: Vec<String>,
+    checks: &ChecksConfig,
+    moments: usize,
+) -> Report {
+    let mut total = None;
+    let mut groups = Vec::new();
+    let mut omitted = 0;
+    for snap in &snapshots {
+        notes.extend(history_notes(snap, checks, &findings, moments));
+        let main = snap.goroutines_full.as_ref().or(snap.goroutines.as_ref()).or(snap.leaks.as_ref());
+        if let Some(n) =
+            snap.goroutines.as_ref().or(snap.goroutines_full.as_ref()).or(snap.leaks.as_ref()).map(|p| p.total)
+        {
+            total = Some(total.unwrap_or(0) + n);
+        }
+        let (g, o) = main.map(groups_json).unwrap_or_default();
+        groups.extend(g);
+        omitted += o;
+    }
+    let mut seen = std::collections::HashSet::new();
+    notes.retain(|n| seen.insert(n.clone()));
+    if snapshots.len() > 1 {
+        groups.sort_by_key(|g| std::cmp::Reverse(g["count"].as_u64().unwrap_or(0)));
+        omitted += groups.len().saturating_sub(MAX_GROUPS);
+        groups.truncate(MAX_GROUPS);
+    }
     if omitted > 0 {
         notes.push(format!("{omitted} smaller groups not listed"));
     }
-    Report { inputs: sources, goroutines: total, groups, findings, notes }
+    Report { inputs, goroutines: total, groups, findings, notes, moments }
 }
 
 /// What a single snapshot cannot tell, so the user knows which checks did not run.
-fn history_notes(snap: &Snapshot, checks: &ChecksConfig, findings: &[Finding]) -> Vec<String> {
-    let mut notes = vec![
-        "GoroutineGrowth not run: it fits a slope over several audits (run the operator, or compare dumps taken minutes apart)".to_string(),
-        "TickerLoopGrowth not run: a ticker loop is told from a leak by growth across audits and by debug=2 wait minutes after a GC".to_string(),
-        "GoroutineLeak: \"likely\" needs growth across audits (or waits ≥ minWaitMinutes); one dump gives \"suspected\" at most".to_string(),
-    ];
-    if snap.mem_stats.is_some() {
+fn history_notes(snap: &Snapshot, checks: &ChecksConfig, findings: &[Finding], moments: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    if moments < 2 {
+        notes.extend([
+            "GoroutineGrowth not run: it fits a slope over several audits (run the operator, give dumps taken minutes apart, or use --every)".to_string(),
+            "TickerLoopGrowth not run: a ticker loop is told from a leak by growth across audits and by debug=2 wait minutes after a GC".to_string(),
+            "GoroutineLeak: \"likely\" needs growth across audits (or waits ≥ minWaitMinutes); one dump gives \"suspected\" at most".to_string(),
+        ]);
+    }
+    if snap.mem_stats.is_some() && moments < 2 {
         notes.push(
             "GCPressure: only GCCPUFraction was checked; GC frequency and heap growth need samples across audits"
                 .into(),
@@ -361,6 +538,7 @@ impl Report {
         json!({
             "inputs": self.inputs,
             "goroutines": self.goroutines,
+            "moments": self.moments,
             "groups": self.groups,
             "findings": self.findings.iter().map(finding_json).collect::<Vec<_>>(),
             "notes": self.notes,
@@ -374,6 +552,9 @@ impl Report {
         }
         if let Some(n) = self.goroutines {
             out.push_str(&format!("goroutines: {n}\n"));
+        }
+        if self.moments > 1 {
+            out.push_str(&format!("moments: {} (read as history)\n", self.moments));
         }
         out.push_str(&findings_section(&self.findings));
         if !self.groups.is_empty() {
@@ -418,7 +599,16 @@ mod tests {
             profile: parse_plain(data, source, 1 << 20).unwrap(),
             panic_message: None,
             truncated: false,
+            taken_at: 1_000,
         }
+    }
+
+    fn analyze(inputs: Vec<Parsed>, checks: &ChecksConfig) -> Report {
+        let (snap, notes, sources) = snapshot_of(&inputs);
+        let mut series = Series::new(checks.clone());
+        let target = TargetRef { namespace: String::new(), pod: String::new(), container: None };
+        let findings = series.observe(&target, &snap);
+        report(sources, vec![snap], merge_seen(&[], findings, ""), notes, checks, 1)
     }
 
     #[test]
@@ -430,7 +620,7 @@ mod tests {
                 i + 2
             ));
         }
-        let report = analyze(&[parsed(&dump, "dump.txt")], &ChecksConfig::default());
+        let report = analyze(vec![parsed(&dump, "dump.txt")], &ChecksConfig::default());
         let t = report.table();
         let report = report.json();
         assert_eq!(report["goroutines"], 121);

@@ -87,6 +87,28 @@ fn table_evidence(f: &Finding) -> String {
     if extra.is_empty() { String::new() } else { format!(" [{}]", extra.join(" ")) }
 }
 
+/// Writes a table to stdout, with the severity column in colour when stdout is a terminal and
+/// `NO_COLOR` is not set (plain when piped, so scripts and `grep` see the same text).
+pub fn print_table(s: &str) {
+    use std::io::IsTerminal;
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if colour { print(&colourize(s)) } else { print(s) }
+}
+
+/// Pure: ANSI colours on the severity word that starts a finding row; the padding is kept.
+fn colourize(table: &str) -> String {
+    const STYLES: [(&str, &str); 3] = [("critical", "\x1b[1;31m"), ("warning", "\x1b[33m"), ("info", "\x1b[2m")];
+    let mut out = String::with_capacity(table.len() + 64);
+    for line in table.split_inclusive('\n') {
+        let styled = STYLES.iter().find_map(|(word, style)| {
+            let rest = line.strip_prefix("  ")?.strip_prefix(word)?;
+            rest.starts_with(' ').then(|| format!("  {style}{word}\x1b[0m{rest}"))
+        });
+        out.push_str(styled.as_deref().unwrap_or(line));
+    }
+    out
+}
+
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
 pub fn print(s: &str) {
     use std::io::Write;
@@ -97,6 +119,15 @@ pub fn print(s: &str) {
 mod tests {
     use super::*;
     use gohealth_core::finding::{CheckId, Confidence, Severity};
+
+    #[test]
+    fn colour_marks_only_the_severity_word_of_finding_rows() {
+        let t = "FINDINGS (1)\n  warning   GoroutineLeak  120  main.leak\n  info is not a row\n";
+        let c = colourize(t);
+        assert!(c.contains("  \x1b[33mwarning\x1b[0m   GoroutineLeak"), "{c:?}");
+        assert!(c.ends_with("  info is not a row\n") || c.contains("\x1b[2minfo\x1b[0m is"), "{c:?}");
+        assert_eq!(colourize("plain\n"), "plain\n");
+    }
 
     #[test]
     fn every_key_is_present_and_lifecycle_evidence_is_lifted() {

@@ -15,6 +15,7 @@ use gohealth_core::admission::observed::{
     K3S_NODE_ARGS, LiveConfig, LiveOutcome, Observations, ServerVersion, assemble, config_from_node_args,
     knowledge_base, plugins_from_metrics,
 };
+use gohealth_core::admission::parse::parse_input;
 use gohealth_core::admission::version::{KubeVersion, find_in_text};
 use gohealth_core::finding::Finding;
 
@@ -100,8 +101,29 @@ pub async fn fetch_metrics(client: &Client) -> Result<String, kube::Error> {
     client.request_text(req).await
 }
 
-/// Pure: the kube-apiserver container's flags of a mirror pod (command + args).
+/// Pure: the kube-apiserver container's flags of a mirror pod (command + args), read by the same
+/// parser the offline audit uses for manifests; a pod it does not recognise (the container has
+/// another name and image) falls back to its first container.
 pub fn config_from_pod(pod: &Pod) -> Option<LiveConfig> {
+    let origin = format!(
+        "pod {}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or("kube-system"),
+        pod.metadata.name.as_deref().unwrap_or("?")
+    );
+    if let Ok(text) = serde_json::to_string(pod)
+        && let Ok(cfg) = parse_input(&text, None)
+    {
+        return Some(LiveConfig {
+            origin,
+            flags: cfg.flags,
+            image_version: cfg.stated_version.map(|s| s.version),
+            notes: cfg.notes,
+        });
+    }
+    first_container_config(pod, origin)
+}
+
+fn first_container_config(pod: &Pod, origin: String) -> Option<LiveConfig> {
     let spec = pod.spec.as_ref()?;
     let container = spec
         .containers
@@ -116,11 +138,7 @@ pub fn config_from_pod(pod: &Pod) -> Option<LiveConfig> {
     argv.extend(container.args.clone().unwrap_or_default());
     let args = apiserver_args(&argv).unwrap_or(argv);
     Some(LiveConfig {
-        origin: format!(
-            "pod {}/{}",
-            pod.metadata.namespace.as_deref().unwrap_or("kube-system"),
-            pod.metadata.name.as_deref().unwrap_or("?")
-        ),
+        origin,
         flags: flags_from_args(&args),
         image_version: container.image.as_deref().and_then(find_in_text).map(|s| s.version),
         notes: vec![],
@@ -171,6 +189,18 @@ mod tests {
         assert_eq!(c.flags.enable, Some(vec!["NodeRestriction".into(), "AlwaysAdmit".into()]));
         assert_eq!(c.flags.disable, Some(vec!["ServiceAccount".into()]));
         assert_eq!(c.image_version, KubeVersion::parse("1.30"));
+    }
+
+    #[test]
+    fn mirror_pod_with_an_unusual_container_name_falls_back_to_the_first_container() {
+        let mut p = pod(&["/usr/local/bin/apiserver-wrapper", "--enable-admission-plugins=AlwaysPullImages"], &[]);
+        if let Some(spec) = p.spec.as_mut() {
+            spec.containers[0].name = "apiserver".into();
+            spec.containers[0].image = Some("corp/apiserver:9".into());
+        }
+        let c = config_from_pod(&p).unwrap();
+        assert_eq!(c.flags.enable, Some(vec!["AlwaysPullImages".into()]));
+        assert_eq!(c.image_version, None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use thiserror::Error;
 use gohealth_core::admission::kb::KB_CONFIGMAP_KEY;
 
 use crate::crd::SecretKeyRef;
-use crate::validate::PprofConfig;
+use crate::validate::{PprofConfig, Scope};
 
 const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
@@ -49,6 +49,10 @@ pub async fn read(client: &Client, namespace: &str, pprof: &PprofConfig) -> Resu
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let bearer_token = match (&pprof.bearer_token_secret, pprof.service_account_token) {
         (Some(r), _) => Some(String::from_utf8_lossy(&secret_key(&secrets, r).await?).trim().to_string()),
+        // Defence in depth: `validate` refuses the field for a namespaced audit already.
+        (None, true) if pprof.scope != Scope::Cluster => {
+            return Err(ReadError::ServiceAccountToken("only a ClusterGoHealthAudit may send it".into()));
+        }
         (None, true) => Some(
             std::fs::read_to_string(SERVICE_ACCOUNT_TOKEN)
                 .map_err(|e| ReadError::ServiceAccountToken(e.to_string()))?

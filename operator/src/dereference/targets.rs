@@ -1,6 +1,7 @@
 //! Which pods an audit selects, as plain functions over the cached Pod and Namespace objects.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
@@ -43,8 +44,9 @@ pub fn select_targets(pods: impl IntoIterator<Item = Arc<Pod>>) -> Vec<Target> {
 /// What an audit selects by.
 #[derive(Clone, Copy, Debug)]
 pub struct Selection<'a> {
-    /// The audit's own namespace: the only one searched without a namespace selector.
-    pub namespace: &'a str,
+    /// A namespaced audit's own namespace: the only one it searches. None for a cluster audit, which
+    /// searches the namespaces its namespace selector matches, or every namespace.
+    pub namespace: Option<&'a str>,
     pub selector: &'a LabelSelector,
     /// Namespaces by label; an empty selector means every namespace.
     pub namespace_selector: Option<&'a LabelSelector>,
@@ -52,8 +54,11 @@ pub struct Selection<'a> {
 
 impl Selection<'_> {
     fn namespace_ok(&self, pod_namespace: &str, namespace: &impl Fn(&str) -> Option<Arc<Namespace>>) -> bool {
+        if let Some(own) = self.namespace {
+            return pod_namespace == own;
+        }
         let Some(ns_selector) = self.namespace_selector else {
-            return pod_namespace == self.namespace;
+            return true;
         };
         if is_empty(ns_selector) {
             return true;
@@ -79,6 +84,19 @@ pub fn select(
     by: &Selection<'_>,
 ) -> Vec<Target> {
     select_targets(pods.iter().filter(|p| by.concerns(p, namespace)).cloned())
+}
+
+/// Addresses a namespaced audit never scrapes: the apiserver's and every node's (the host IPs of the
+/// cached pods), sorted and without duplicates.
+pub fn infrastructure_addresses(pods: &[Arc<Pod>], apiserver: &[IpAddr]) -> Vec<IpAddr> {
+    let nodes = pods
+        .iter()
+        .filter_map(|p| p.status.as_ref())
+        .flat_map(|s| s.host_ip.iter().map(String::as_str).chain(s.host_ips.iter().flatten().map(|h| h.ip.as_str())));
+    let mut out: Vec<IpAddr> = nodes.filter_map(|ip| ip.parse().ok()).chain(apiserver.iter().copied()).collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The restart record of every container (init containers too) of a pod, for `GoPanicRestarts`.
@@ -120,6 +138,20 @@ mod tests {
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn infrastructure_is_the_apiserver_and_every_host_ip() {
+        let mut a = pod("a", "one", "Running", Some("10.0.0.1"));
+        a.status.as_mut().unwrap().host_ip = Some("192.168.1.10".into());
+        let mut b = pod("a", "two", "Running", Some("10.0.0.2"));
+        b.status.as_mut().unwrap().host_ip = Some("192.168.1.11".into());
+        let mut c = pod("a", "three", "Running", Some("10.0.0.3"));
+        c.status.as_mut().unwrap().host_ip = Some("192.168.1.10".into());
+        let apiserver: IpAddr = "192.168.1.1".parse().unwrap();
+        let got = infrastructure_addresses(&[a, b, c].map(Arc::new), &[apiserver]);
+        let want: Vec<IpAddr> = ["192.168.1.1", "192.168.1.10", "192.168.1.11"].map(|s| s.parse().unwrap()).to_vec();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -168,13 +200,18 @@ mod tests {
         let lookup = |name: &str| namespaces.iter().find(|n| n.metadata.name.as_deref() == Some(name)).cloned();
         let keys =
             |by: &Selection<'_>| -> Vec<String> { select(&pods, &lookup, by).iter().map(|t| t.target.key()).collect() };
-        let own = Selection { namespace: "a", selector: &selector, namespace_selector: None };
+        let own = Selection { namespace: Some("a"), selector: &selector, namespace_selector: None };
         assert_eq!(keys(&own), vec!["a/one"]);
+        // a namespaced audit stays in its namespace whatever namespace selector it carries
         let red = LabelSelector { match_labels: Some(labels(&[("team", "red")])), ..Default::default() };
-        let by_team = Selection { namespace: "a", selector: &selector, namespace_selector: Some(&red) };
+        let tenant = Selection { namespace: Some("a"), selector: &selector, namespace_selector: Some(&red) };
+        assert_eq!(keys(&tenant), vec!["a/one"]);
+        let by_team = Selection { namespace: None, selector: &selector, namespace_selector: Some(&red) };
         assert_eq!(keys(&by_team), vec!["a/one", "c/three"]);
         let all = LabelSelector::default();
-        let everywhere = Selection { namespace: "a", selector: &selector, namespace_selector: Some(&all) };
+        let everywhere = Selection { namespace: None, selector: &selector, namespace_selector: Some(&all) };
         assert_eq!(keys(&everywhere), vec!["a/one", "b/two", "c/three"]);
+        let unset = Selection { namespace: None, selector: &selector, namespace_selector: None };
+        assert_eq!(keys(&unset), vec!["a/one", "b/two", "c/three"]);
     }
 }

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ContainerPort, Pod};
 use serde::{Deserialize, Serialize};
 
 use crate::crd::Scheme;
-use crate::validate::{PortRef, PprofConfig};
+use crate::validate::{PortRef, PprofConfig, Scope};
 use gohealth_core::scrape_error::ScrapeError;
 
 /// Annotation prefix used by the Grafana Pyroscope Helm chart and Alloy's example configs.
@@ -69,6 +69,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Whether requests go over TLS (a bearer token is never sent otherwise).
+    pub fn is_tls(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
     /// URL of one handler under the prefix, e.g. `url("goroutine?debug=1")`; `url("")` is the index.
     pub fn url(&self, rel: &str) -> String {
         format!("{}/{}", self.base_url, rel)
@@ -76,8 +81,43 @@ impl Endpoint {
 }
 
 /// Resolves the pprof endpoint of `pod`. Fails with `NoEndpoint` when the pod has no IP yet or no rule
-/// names a port.
+/// names a port, and with `TargetRefused` when a namespaced audit may not reach it ([`reachable`]).
 pub fn resolve(pod: &Pod, spec: &PprofConfig) -> Result<Endpoint, ScrapeError> {
+    let ep = resolve_any(pod, spec)?;
+    if spec.scope == Scope::Namespaced {
+        reachable(pod, &ep, &spec.infrastructure)?;
+    }
+    Ok(ep)
+}
+
+/// What a namespaced audit may scrape (docs/security.md#what-an-audit-can-reach): its pod's own IP on a
+/// port a container declares — never a host-network pod, whose IP is its node's, nor an address of a
+/// node or of the apiserver. Pod annotations are written by whoever can edit the pod, so this bounds
+/// what they can point the operator at.
+pub fn reachable(pod: &Pod, ep: &Endpoint, infrastructure: &[IpAddr]) -> Result<(), ScrapeError> {
+    let refused = |why: String| Err(ScrapeError::TargetRefused(why));
+    if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+        return refused("host-network pod: its address is its node's".into());
+    }
+    let ip = pod_ip(pod)?;
+    let status = pod.status.as_ref();
+    let host_ips = status
+        .and_then(|s| s.host_ip.as_deref())
+        .into_iter()
+        .chain(status.and_then(|s| s.host_ips.as_ref()).into_iter().flatten().map(|h| h.ip.as_str()));
+    if host_ips.filter_map(|h| h.parse::<IpAddr>().ok()).any(|h| h == ip) {
+        return refused(format!("pod IP {ip} is its node's address"));
+    }
+    if infrastructure.contains(&ip) {
+        return refused(format!("pod IP {ip} is an address of the apiserver or of a node"));
+    }
+    if ep.container.is_none() {
+        return refused(format!("{}: the port is not declared by any container of the pod", ep.base_url));
+    }
+    Ok(())
+}
+
+fn resolve_any(pod: &Pod, spec: &PprofConfig) -> Result<Endpoint, ScrapeError> {
     let ip = pod_ip(pod)?;
     let ports = container_ports(pod);
     let mut notes = Vec::new();
@@ -346,6 +386,44 @@ mod tests {
 
     fn spec() -> PprofSpec {
         PprofSpec::default()
+    }
+
+    /// `spec.pprof` as a namespaced audit sees it, with the cluster's infrastructure addresses.
+    fn tenant(port: Option<i32>, infrastructure: &[&str]) -> PprofConfig {
+        let spec = PprofSpec { port: port.map(IntOrString::Int), ..PprofSpec::default() };
+        let mut c = crate::validate::scoped_pprof(&spec, Scope::Namespaced).unwrap();
+        c.infrastructure = infrastructure.iter().map(|a| a.parse().unwrap()).collect();
+        c
+    }
+
+    #[test]
+    fn a_namespaced_audit_reaches_its_pods_declared_ports_only() {
+        let refused = |r: Result<Endpoint, ScrapeError>| match r {
+            Err(ScrapeError::TargetRefused(m)) => m,
+            other => panic!("expected TargetRefused, got {other:?}"),
+        };
+        let ok = pod(Some("10.1.2.3"), &[], &[("app", "pprof", 6060)]);
+        assert!(super::resolve(&ok, &tenant(None, &["10.0.0.1"])).is_ok());
+        // the same pod through an annotation naming a port no container declares
+        let ann = pod(
+            Some("10.1.2.3"),
+            &[("profiles.grafana.com/goroutine.scrape", "true"), ("profiles.grafana.com/goroutine.port", "6443")],
+            &[("app", "pprof", 6060)],
+        );
+        assert!(refused(super::resolve(&ann, &tenant(None, &[]))).contains("not declared"));
+        assert!(refused(super::resolve(&ok, &tenant(Some(10250), &[]))).contains("not declared"));
+        // the cluster kind may (control-plane and host-network targets are its job)
+        assert!(super::resolve(&ann, &crate::validate::pprof(&spec()).unwrap()).is_ok());
+        // host network
+        let mut host = ok.clone();
+        host.spec.as_mut().unwrap().host_network = Some(true);
+        assert!(refused(super::resolve(&host, &tenant(None, &[]))).contains("host-network"));
+        // pod IP = its node's
+        let mut on_node = ok.clone();
+        on_node.status.as_mut().unwrap().host_ip = Some("10.1.2.3".into());
+        assert!(refused(super::resolve(&on_node, &tenant(None, &[]))).contains("node"));
+        // pod IP = the apiserver's or another node's
+        assert!(refused(super::resolve(&ok, &tenant(None, &["10.1.2.3"]))).contains("apiserver"));
     }
 
     /// Resolves with the spec as the validate step types it.

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::scrape::fair::{FairPermit, FairPool, FairShare};
 
 use crate::dereference::credentials::Credentials;
 use crate::validate::PprofConfig;
@@ -105,22 +106,27 @@ pub fn ensure_crypto_provider() {
 }
 
 /// Bounds concurrent scrapes. Clones share the permits, so one limiter can be shared by the
-/// collectors of every audit (each audit has its own TLS/token options).
+/// collectors of every audit (each audit has its own TLS/token options); [`Limiter::for_audit`] gives
+/// each audit its fair share of them ([`crate::scrape::fair`]).
 #[derive(Clone, Debug)]
-pub struct Limiter(Arc<Semaphore>);
+pub struct Limiter(FairShare);
 
 impl Limiter {
     pub fn new(permits: usize) -> Limiter {
-        Limiter(Arc::new(Semaphore::new(permits.max(1))))
+        Limiter(FairPool::new(permits).share(""))
+    }
+
+    /// The same pool, acquired as audit `key`: while several audits scrape, each holds at most its share.
+    pub fn for_audit(&self, key: &str) -> Limiter {
+        Limiter(self.0.pool().share(key))
     }
 
     pub fn available(&self) -> usize {
-        self.0.available_permits()
+        self.0.pool().available()
     }
 
-    pub(crate) async fn acquire(&self) -> Result<OwnedSemaphorePermit, ScrapeError> {
-        // The semaphore is never closed; map the impossible error instead of unwrapping.
-        self.0.clone().acquire_owned().await.map_err(|_| ScrapeError::Transfer("concurrency limiter closed".into()))
+    pub(crate) async fn acquire(&self) -> Result<FairPermit, ScrapeError> {
+        Ok(self.0.acquire().await)
     }
 }
 
@@ -224,6 +230,13 @@ impl Collector {
     async fn get_capped(&self, url: &str) -> Result<Bytes, ScrapeError> {
         let mut req = self.client.get(url);
         if let Some(token) = &self.opts.bearer_token {
+            // A token in clear text is a token given away: never over plain http (redirects are off, so
+            // the URL checked here is the only one the request goes to).
+            if !url.starts_with("https://") {
+                return Err(ScrapeError::CredentialsOverPlainHttp(
+                    "a bearer token is configured and the endpoint is http; nothing was sent".into(),
+                ));
+            }
             req = req.bearer_auth(token);
         }
         let timeout_ms = u64::try_from(self.opts.timeout.as_millis()).unwrap_or(u64::MAX);

@@ -70,7 +70,8 @@ pub fn describe_body(body: &[u8]) -> String {
         if let (Some(a), Some(b)) = (lower.find("<title>"), lower.find("</title>"))
             && b > a + 7
         {
-            let title: String = text[a + 7..b].trim().chars().take(80).collect();
+            // `get`, not indexing: a cut inside a character is no title rather than a panic.
+            let title: String = text.get(a + 7..b).unwrap_or_default().trim().chars().take(80).collect();
             return format!("an HTML page titled {title:?}");
         }
         return "an HTML page".into();

@@ -2,10 +2,12 @@
 //!
 //! - [`endpoint::resolve`]: pod + `spec.pprof` → where to scrape (pure).
 //! - [`http::Collector`]: bounded, typed HTTP GETs (the only network code here).
+//! - [`fair`]: per-audit fair shares of the operator-wide scrape concurrency.
 //! - [`index::parse_index`]: which profiles a target serves (pure).
 //! - [`profiles::ScrapePlan`] and `Collector::scrape`: what to fetch for the enabled checks.
 
 pub mod endpoint;
+pub mod fair;
 pub mod http;
 pub mod index;
 pub mod profiles;

@@ -78,6 +78,12 @@ impl Collector {
     /// target, so profiles of one target are fetched one after another (gentle on the target) while
     /// up to `concurrency` targets proceed in parallel.
     pub async fn scrape(&self, endpoint: &Endpoint, plan: &ScrapePlan) -> Result<Snapshot, ScrapeError> {
+        if self.options().bearer_token.is_some() && !endpoint.is_tls() {
+            return Err(ScrapeError::CredentialsOverPlainHttp(format!(
+                "{}: a bearer token is configured and the endpoint is http; nothing was sent",
+                endpoint.base_url
+            )));
+        }
         let _permit = self.limiter().acquire().await?;
         let mut snap = Snapshot { notes: endpoint.notes.clone(), ..Snapshot::default() };
 

@@ -250,16 +250,22 @@ impl Drop for Operator {
     }
 }
 
-/// Install the committed CRD and wait until it is established.
+/// Install the committed CRDs (GoHealthAudit and ClusterGoHealthAudit) and wait until they are established.
 pub async fn install_crd(client: &Client) {
-    let yaml = std::fs::read_to_string(repo_root().join("crds/gohealthaudits.gohealth.dev.yaml")).expect("crd yaml");
-    let crd: CustomResourceDefinition = serde_norway::from_str(&yaml).expect("crd parses");
+    for file in ["gohealthaudits.gohealth.dev.yaml", "clustergohealthaudits.gohealth.dev.yaml"] {
+        let yaml = std::fs::read_to_string(repo_root().join("crds").join(file)).expect("crd yaml");
+        let crd: CustomResourceDefinition = serde_norway::from_str(&yaml).expect("crd parses");
+        apply_crd(client, &crd).await;
+    }
+}
+
+/// Apply one CRD and wait until it is established.
+pub async fn apply_crd(client: &Client, crd: &CustomResourceDefinition) {
+    let name = crd.metadata.name.clone().expect("crd name");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    api.patch("gohealthaudits.gohealth.dev", &PatchParams::apply("gohealth-e2e").force(), &Patch::Apply(&crd))
-        .await
-        .expect("apply crd");
+    api.patch(&name, &PatchParams::apply("gohealth-e2e").force(), &Patch::Apply(crd)).await.expect("apply crd");
     wait_for(Duration::from_secs(30), "CRD established", || async {
-        let crd = api.get("gohealthaudits.gohealth.dev").await.ok()?;
+        let crd = api.get(&name).await.ok()?;
         let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
         established.then_some(())
     })
@@ -346,6 +352,38 @@ pub async fn apply_audit(client: &Client, namespace: &str, body: serde_json::Val
     let name = body["metadata"]["name"].as_str().expect("name").to_string();
     let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &audit_resource());
     api.patch(&name, &PatchParams::apply("gohealth-e2e").force(), &Patch::Apply(&body)).await.expect("apply audit");
+}
+
+/// Apply a ClusterGoHealthAudit from JSON.
+pub async fn apply_cluster_audit(client: &Client, body: serde_json::Value) {
+    let name = body["metadata"]["name"].as_str().expect("name").to_string();
+    let api: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &cluster_audit_resource());
+    api.patch(&name, &PatchParams::apply("gohealth-e2e").force(), &Patch::Apply(&body)).await.expect("apply audit");
+}
+
+/// Read a ClusterGoHealthAudit back as plain JSON.
+pub async fn get_cluster_audit(client: &Client, name: &str) -> serde_json::Value {
+    let api: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &cluster_audit_resource());
+    serde_json::to_value(api.get(name).await.expect("get audit")).expect("json")
+}
+
+pub fn cluster_audit_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "gohealth.dev".into(),
+        version: "v1alpha1".into(),
+        api_version: "gohealth.dev/v1alpha1".into(),
+        kind: "ClusterGoHealthAudit".into(),
+        plural: "clustergohealthaudits".into(),
+    }
+}
+
+/// The reason of condition `type_`, if present.
+pub fn condition_reason(obj: &serde_json::Value, type_: &str) -> Option<String> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .and_then(|c| c["reason"].as_str().map(String::from))
 }
 
 pub fn audit_resource() -> kube::api::ApiResource {

@@ -109,8 +109,13 @@ pub fn flags_from_args<S: AsRef<str>>(args: &[S]) -> AdmissionFlags {
     flags
 }
 
-/// Applies one `name=value` flag (name without dashes).
+/// Applies one `name=value` flag (name without dashes). A plugin list that is itself a template
+/// (`{{ .Values.plugins }}`, `${PLUGINS}`) is not applied: nobody can read it offline, and the
+/// safety net (`scan`) reports it instead of it becoming a bogus plugin name.
 pub fn apply(flags: &mut AdmissionFlags, name: &str, value: &str) {
+    if matches!(name, ENABLE | DISABLE | CONTROL) && super::shapes::is_template(value) {
+        return;
+    }
     match name {
         ENABLE => append(&mut flags.enable, value),
         DISABLE => append(&mut flags.disable, value),
@@ -233,7 +238,8 @@ pub fn apiserver_args(cmd: &[String]) -> Option<Vec<String>> {
             continue;
         }
         if base == "hyperkube" {
-            if cmd.get(i + 1).map(String::as_str) == Some("kube-apiserver") {
+            // `hyperkube kube-apiserver`, and before 1.10 also `hyperkube apiserver`
+            if matches!(cmd.get(i + 1).map(String::as_str), Some("kube-apiserver" | "apiserver")) {
                 return Some(cmd[i + 2..].to_vec());
             }
             return None;

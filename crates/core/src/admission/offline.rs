@@ -2,9 +2,10 @@
 
 use super::checks::{Evaluation, evaluate};
 use super::kb::KnowledgeBase;
-use super::parse::{ApiserverConfig, ParseError, parse_input};
+use super::parse::{ApiserverConfig, InputForm, ParseError, parse_input};
+use super::scan::not_understood;
 use super::version::KubeVersion;
-use crate::finding::Severity;
+use crate::finding::{CheckId, Severity};
 
 /// One audited file.
 #[derive(Clone, Debug)]
@@ -23,6 +24,11 @@ impl FileReport {
     pub fn has_critical(&self) -> bool {
         self.evaluation.findings.iter().any(|f| f.severity == Severity::Critical)
     }
+
+    /// The safety net found admission settings the parse did not read.
+    pub fn not_understood(&self) -> bool {
+        self.evaluation.findings.iter().any(|f| f.check == CheckId::AdmissionInputNotUnderstood)
+    }
 }
 
 /// One input text → its report. `version` (the user's) wins over a version the input states.
@@ -33,7 +39,11 @@ pub fn audit_text(
     version: Option<KubeVersion>,
     target: Option<KubeVersion>,
 ) -> Result<FileReport, ParseError> {
-    let config = parse_input(text, Some(file))?;
+    let config = match parse_input(text, Some(file)) {
+        Ok(c) => c,
+        // nothing readable, but admission settings are mentioned: a report that says so, not an error
+        Err(e) => return not_read(kb, file, text, version, target).ok_or(e),
+    };
     let mut notes = config.notes.clone();
     let stated = config.stated_version.clone();
     let (version, version_from) = match (version, &stated) {
@@ -45,9 +55,43 @@ pub fn audit_text(
         (None, Some(s)) => (Some(s.version), Some(format!("{} {}", s.from, s.raw))),
         (None, None) => (None, None),
     };
-    let evaluation = evaluate(kb, &config.flags, version, target);
+    let mut evaluation = evaluate(kb, &config.flags, version, target);
+    evaluation.findings.extend(not_understood(kb, text, Some(&config.flags)));
     notes.extend(evaluation.notes.iter().cloned());
     Ok(FileReport { file: file.to_string(), config, version, version_from, target, evaluation, notes })
+}
+
+/// The report for an input with no readable configuration that still mentions admission settings.
+fn not_read(
+    kb: &KnowledgeBase,
+    file: &str,
+    text: &str,
+    version: Option<KubeVersion>,
+    target: Option<KubeVersion>,
+) -> Option<FileReport> {
+    let finding = not_understood(kb, text, None)?;
+    let config = ApiserverConfig {
+        source: InputForm::Unrecognised,
+        flags: Default::default(),
+        stated_version: super::version::find_in_text(text),
+        notes: vec![],
+    };
+    let evaluation = Evaluation {
+        findings: vec![finding],
+        evaluated_version: target.or(version),
+        notes: vec!["no kube-apiserver configuration could be read: nothing else was evaluated".into()],
+        ..Evaluation::default()
+    };
+    let notes = evaluation.notes.clone();
+    Some(FileReport {
+        file: file.to_string(),
+        config,
+        version,
+        version_from: version.map(|_| "--kubernetes-version".to_string()),
+        target,
+        evaluation,
+        notes,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! Inputs → kube-apiserver admission flags: static pod manifests, kubeadm ClusterConfiguration,
-//! systemd units, shell scripts, k3s/RKE2 arguments and config files, kops cluster specs, plain
-//! argument lists. Pure functions over text.
+//! Inputs → kube-apiserver admission flags: static pod manifests and mirror pods, kubeadm
+//! configurations (every API version), kind `Cluster` configs, systemd units, shell scripts, k3s/RKE2
+//! arguments and config files, kops cluster specs, Talos machine configs, k0s configs, Ansible and
+//! kubespray variables, MicroK8s args files, process listings, `/proc/PID/cmdline`, plain argument
+//! lists, and any of these inside Markdown fences or heredocs. Pure functions over text.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +10,7 @@ use serde::Serialize;
 use serde_norway::Value;
 
 use super::args::{AdmissionFlags, apiserver_args, apply, flags_from_args, shell_commands, systemd_exec_starts};
+use super::shapes;
 use super::version::{KubeVersion, StatedVersion, find_in_text};
 
 /// Which input form was recognised.
@@ -22,6 +25,16 @@ pub enum InputForm {
     Rke2Config,
     KopsCluster,
     ArgumentList,
+    ProcessListing,
+    ProcCmdline,
+    MicroK8sArgs,
+    AnsibleVars,
+    KindCluster,
+    TalosConfig,
+    K0sConfig,
+    TemplateLiterals,
+    /// Nothing could be read; only the safety net's finding is reported.
+    Unrecognised,
 }
 
 impl InputForm {
@@ -36,6 +49,15 @@ impl InputForm {
             InputForm::Rke2Config => "Rke2Config",
             InputForm::KopsCluster => "KopsCluster",
             InputForm::ArgumentList => "ArgumentList",
+            InputForm::ProcessListing => "ProcessListing",
+            InputForm::ProcCmdline => "ProcCmdline",
+            InputForm::MicroK8sArgs => "MicroK8sArgs",
+            InputForm::AnsibleVars => "AnsibleVars",
+            InputForm::KindCluster => "KindCluster",
+            InputForm::TalosConfig => "TalosConfig",
+            InputForm::K0sConfig => "K0sConfig",
+            InputForm::TemplateLiterals => "TemplateLiterals",
+            InputForm::Unrecognised => "Unrecognised",
         }
     }
 }
@@ -73,25 +95,120 @@ impl ParseError {
 /// the same in their server code. User args with the same flag name replace the default.
 const INSTALLER_DEFAULT_ENABLE: &str = "NodeRestriction";
 
+/// How deep blocks inside blocks are followed (a heredoc in a Markdown fence is depth 2).
+const MAX_NESTING: usize = 2;
+
 /// Recognises the input form and extracts the flags. `path` is only a hint (e.g. "rke2" in it).
 pub fn parse_input(text: &str, path: Option<&str>) -> Result<ApiserverConfig, ParseError> {
+    parse_nested(text, &path.unwrap_or("").to_ascii_lowercase(), 0)
+}
+
+fn parse_nested(text: &str, hint: &str, depth: usize) -> Result<ApiserverConfig, ParseError> {
     if text.trim().is_empty() {
         return Err(ParseError::Empty);
     }
-    let hint = path.unwrap_or("").to_ascii_lowercase();
+    if text.contains('\0') {
+        let mut cfg = from_arg_vector(&shapes::cmdline_args(text), text);
+        if cfg.source == InputForm::ArgumentList {
+            cfg.source = InputForm::ProcCmdline;
+        }
+        return Ok(cfg);
+    }
     // JSON array (the k3s node-args annotation, or a saved argv)
     if text.trim_start().starts_with('[')
         && let Ok(items) = serde_json::from_str::<Vec<String>>(text)
     {
         return Ok(from_arg_vector(&items, text));
     }
-    if let Some(cfg) = parse_yaml_documents(text, &hint) {
+    if let Some(cfg) = parse_yaml_documents(text, hint) {
+        return Ok(cfg);
+    }
+    if depth < MAX_NESTING
+        && let Some(cfg) = from_blocks(text, hint, depth)
+    {
+        return Ok(cfg);
+    }
+    if let Some(cfg) = from_process_listing(text) {
         return Ok(cfg);
     }
     if text.lines().any(|l| l.trim_start().starts_with("ExecStart=")) {
         return parse_systemd(text);
     }
-    parse_shell_or_args(text)
+    parse_shell_or_args(text, hint)
+        .or_else(|e| from_manifest_excerpt(text).ok_or(e))
+        .or_else(|e| from_template_literals(text).ok_or(e))
+}
+
+/// A manifest's container command list quoted out of context (not a whole YAML document).
+fn from_manifest_excerpt(text: &str) -> Option<ApiserverConfig> {
+    let (args, line) = shapes::yaml_list_argv(text)?;
+    Some(ApiserverConfig {
+        source: InputForm::StaticPodManifest,
+        flags: flags_from_args(&args),
+        stated_version: find_in_text(text),
+        notes: vec![format!("a manifest excerpt: the kube-apiserver command list at line {line}")],
+    })
+}
+
+/// The first fenced block or heredoc that holds a configuration (preferring one with admission
+/// flags); the note says where it was.
+fn from_blocks(text: &str, hint: &str, depth: usize) -> Option<ApiserverConfig> {
+    let mut parsed: Vec<(shapes::Block, ApiserverConfig)> = shapes::embedded_blocks(text)
+        .into_iter()
+        .filter_map(|b| parse_nested(&b.body, hint, depth + 1).ok().map(|c| (b, c)))
+        .collect();
+    let pick = parsed.iter().position(|(_, c)| !c.flags.is_empty()).unwrap_or(0);
+    if pick >= parsed.len() {
+        return None;
+    }
+    let others = parsed.len() - 1;
+    let (block, mut cfg) = parsed.swap_remove(pick);
+    cfg.notes.insert(0, format!("read from the {} at line {}", block.kind.describe(), block.line));
+    if others > 0 {
+        cfg.notes.push(format!("{others} more block(s) with a kube-apiserver configuration in this file; the one with admission flags (else the first) is audited"));
+    }
+    if cfg.stated_version.is_none() {
+        cfg.stated_version = find_in_text(text);
+    }
+    Some(cfg)
+}
+
+/// `ps -ef` / `ps -fC kube-apiserver` / `ps aux` output.
+fn from_process_listing(text: &str) -> Option<ApiserverConfig> {
+    let mut procs = shapes::process_listing(text).into_iter();
+    let (args, line) = procs.next()?;
+    let more = procs.count();
+    let mut notes = vec![format!("kube-apiserver process on line {line} of the listing")];
+    if more > 0 {
+        notes.push(format!("{more} more kube-apiserver process(es) in the listing; the first is audited"));
+    }
+    Some(ApiserverConfig {
+        source: InputForm::ProcessListing,
+        flags: flags_from_args(&args),
+        stated_version: find_in_text(text),
+        notes,
+    })
+}
+
+/// Helm/Terraform/Jinja templates whose admission flags are literal.
+fn from_template_literals(text: &str) -> Option<ApiserverConfig> {
+    if !shapes::is_template(text) {
+        return None;
+    }
+    let pairs = shapes::literal_flags(text);
+    if pairs.is_empty() {
+        return None;
+    }
+    let mut flags = AdmissionFlags::default();
+    for (k, v) in &pairs {
+        apply(&mut flags, k, v);
+    }
+    Some(ApiserverConfig {
+        source: InputForm::TemplateLiterals,
+        flags,
+        stated_version: find_in_text(text),
+        notes: vec!["template: only flags written literally are read; templated values are not evaluated".into()],
+    })
 }
 
 fn from_arg_vector(items: &[String], text: &str) -> ApiserverConfig {
@@ -120,12 +237,20 @@ fn parse_yaml_documents(text: &str, hint: &str) -> Option<ApiserverConfig> {
     for doc in &docs {
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
         let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        if kind == "ClusterConfiguration" && api.starts_with("kubeadm.k8s.io") {
+        if is_kubeadm(kind, api) {
             let cfg = kubeadm(doc);
             kubeadm_version = cfg.stated_version.clone();
             found.push(cfg);
         } else if kind == "Cluster" && api.starts_with("kops") {
             found.push(kops(doc));
+        } else if kind == "Cluster" && api.starts_with("kind.x-k8s.io") {
+            found.push(kind_cluster(doc, text));
+        } else if api.starts_with("k0s.k0sproject.io") {
+            found.push(k0s(doc, text));
+        } else if doc.get("machine").is_some() && doc.get("cluster").is_some_and(Value::is_mapping) {
+            found.push(talos(doc, text));
+        } else if let Some(cfg) = ansible_vars(doc, text) {
+            found.push(cfg);
         } else if let Some(cfg) = pod_like(doc, text) {
             found.extend(cfg);
         } else if let Some(cfg) = k3s_config(doc, text, hint) {
@@ -210,45 +335,220 @@ fn pod_like(doc: &Value, text: &str) -> Option<Vec<ApiserverConfig>> {
     None
 }
 
-/// kubeadm ClusterConfiguration: `apiServer.extraArgs` as a map (v1beta3) or a list of
-/// `{name, value}` (v1beta4, where a name may repeat). kubeadm's own default
-/// `enable-admission-plugins=NodeRestriction` applies unless extraArgs sets that flag.
-fn kubeadm(doc: &Value) -> ApiserverConfig {
+/// kubeadm's configuration kinds: ClusterConfiguration (v1alpha3–v1beta4; kind and kubeadm patches
+/// may omit apiVersion) and the older MasterConfiguration (v1alpha1/v1alpha2).
+fn is_kubeadm(kind: &str, api: &str) -> bool {
+    let kubeadm_api = api.starts_with("kubeadm.k8s.io") || api.is_empty();
+    (kind == "ClusterConfiguration" || kind == "MasterConfiguration") && kubeadm_api
+}
+
+/// `extraArgs` as a map (`flag: value`) or a v1beta4 list of `{name, value}` (names may repeat).
+fn extra_args(extra: Option<&Value>) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = Vec::new();
-    if let Some(extra) = doc.get("apiServer").and_then(|a| a.get("extraArgs")) {
-        if let Some(map) = extra.as_mapping() {
-            for (k, v) in map {
-                if let (Some(k), Some(v)) = (k.as_str(), scalar(v)) {
-                    pairs.push((k.to_string(), v));
-                }
+    let Some(extra) = extra else {
+        return pairs;
+    };
+    if let Some(map) = extra.as_mapping() {
+        for (k, v) in map {
+            if let (Some(k), Some(v)) = (k.as_str(), scalar(v)) {
+                pairs.push((k.trim_start_matches('-').to_string(), v));
             }
-        } else if let Some(list) = extra.as_sequence() {
-            for item in list {
-                let name = item.get("name").and_then(Value::as_str);
-                let value = item.get("value").and_then(scalar);
-                if let (Some(n), Some(v)) = (name, value) {
-                    pairs.push((n.to_string(), v));
-                }
+        }
+    } else if let Some(list) = extra.as_sequence() {
+        for item in list {
+            let name = item.get("name").and_then(Value::as_str);
+            let value = item.get("value").and_then(scalar);
+            if let (Some(n), Some(v)) = (name, value) {
+                pairs.push((n.trim_start_matches('-').to_string(), v));
             }
         }
     }
+    pairs
+}
+
+fn flags_from_pairs(pairs: &[(String, String)]) -> AdmissionFlags {
+    let mut flags = AdmissionFlags::default();
+    for (k, v) in pairs {
+        apply(&mut flags, k, v);
+    }
+    flags
+}
+
+/// kubeadm ClusterConfiguration: `apiServer.extraArgs` as a map (v1beta1–v1beta3) or a list of
+/// `{name, value}` (v1beta4, where a name may repeat); MasterConfiguration: `apiServerExtraArgs`.
+/// kubeadm's own default `enable-admission-plugins=NodeRestriction` (1.11 on) applies unless
+/// extraArgs sets that flag.
+fn kubeadm(doc: &Value) -> ApiserverConfig {
+    let master = doc.get("kind").and_then(Value::as_str) == Some("MasterConfiguration");
+    let extra = doc.get("apiServer").and_then(|a| a.get("extraArgs")).or_else(|| doc.get("apiServerExtraArgs"));
+    let mut pairs = extra_args(extra);
     let mut notes = Vec::new();
-    if !pairs.iter().any(|(k, _)| k == "enable-admission-plugins") {
+    if master {
+        if pairs.iter().all(|(k, _)| k != "admission-control" && k != "enable-admission-plugins") {
+            notes.push("kubeadm MasterConfiguration (before 1.11): kubeadm's own --admission-control default of that release is not modelled".into());
+        }
+    } else if !pairs.iter().any(|(k, _)| k == "enable-admission-plugins") {
         pairs.insert(0, ("enable-admission-plugins".into(), INSTALLER_DEFAULT_ENABLE.into()));
         notes.push(
             "kubeadm's default --enable-admission-plugins=NodeRestriction applied (extraArgs do not set it)".into(),
         );
     }
-    let mut flags = AdmissionFlags::default();
-    for (k, v) in &pairs {
-        apply(&mut flags, k, v);
-    }
+    let flags = flags_from_pairs(&pairs);
     let stated_version = doc.get("kubernetesVersion").and_then(scalar).and_then(|raw| {
         // kubeadm also accepts release labels such as "stable-1.29"
         let bare = raw.trim_start_matches("stable-").trim_start_matches("latest-");
         KubeVersion::parse(bare).map(|version| StatedVersion { version, raw, from: "kubeadm kubernetesVersion".into() })
     });
     ApiserverConfig { source: InputForm::KubeadmClusterConfiguration, flags, stated_version, notes }
+}
+
+/// kind `Cluster`: kind runs kubeadm, so the apiserver flags are the ClusterConfiguration found in
+/// `kubeadmConfigPatches` (top level, then control-plane nodes; each a YAML string), else kubeadm's
+/// default. The version comes from the node image (`kindest/node:v1.30.0`).
+fn kind_cluster(doc: &Value, text: &str) -> ApiserverConfig {
+    let mut patches = strings(doc.get("kubeadmConfigPatches"));
+    for node in doc.get("nodes").and_then(Value::as_sequence).into_iter().flatten() {
+        let role = node.get("role").and_then(Value::as_str).unwrap_or("control-plane");
+        if role == "control-plane" {
+            patches.extend(strings(node.get("kubeadmConfigPatches")));
+        }
+    }
+    let mut configs = Vec::new();
+    for patch in &patches {
+        for d in serde_norway::Deserializer::from_str(patch) {
+            let Ok(v) = <Value as serde::Deserialize>::deserialize(d) else {
+                continue;
+            };
+            let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+            let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            if is_kubeadm(kind, api) {
+                configs.push(kubeadm(&v));
+            }
+        }
+    }
+    let pick = configs.iter().position(|c| c.notes.is_empty()).unwrap_or(0);
+    let mut cfg = if configs.is_empty() {
+        kubeadm(&Value::Null)
+    } else {
+        let more = configs.len() - 1;
+        let mut c = configs.swap_remove(pick);
+        if more > 0 {
+            c.notes.push(format!("{more} more ClusterConfiguration patch(es); the one setting admission flags (else the first) is audited"));
+        }
+        c
+    };
+    cfg.source = InputForm::KindCluster;
+    cfg.notes.push("kind bootstraps with kubeadm: kubeadmConfigPatches → ClusterConfiguration".into());
+    cfg.stated_version = find_in_text(text).or(cfg.stated_version);
+    cfg
+}
+
+/// Talos machine config: `cluster.apiServer.extraArgs` (a map), version from `cluster.apiServer.image`.
+/// `cluster.apiServer.admissionControl` becomes the admission configuration file Talos writes.
+fn talos(doc: &Value, text: &str) -> ApiserverConfig {
+    let api = doc.get("cluster").and_then(|c| c.get("apiServer"));
+    let pairs = extra_args(api.and_then(|a| a.get("extraArgs")));
+    let mut flags = flags_from_pairs(&pairs);
+    if flags.config_file.is_none() && api.and_then(|a| a.get("admissionControl")).is_some() {
+        flags.config_file = Some("(Talos cluster.apiServer.admissionControl)".into());
+    }
+    let image = api.and_then(|a| a.get("image")).and_then(Value::as_str).unwrap_or("");
+    ApiserverConfig {
+        source: InputForm::TalosConfig,
+        flags,
+        stated_version: find_in_text(image).or_else(|| find_in_text(text)),
+        notes: vec![
+            "Talos's own kube-apiserver defaults are not modelled; only cluster.apiServer.extraArgs is read".into(),
+        ],
+    }
+}
+
+/// k0s `ClusterConfig`: `spec.api.extraArgs` (a map that overrides k0s's own args by name, and
+/// k0s's own `enable-admission-plugins` is NodeRestriction: k0sproject/k0s
+/// pkg/component/controller/apiserver.go), then `spec.api.rawArgs` appended.
+fn k0s(doc: &Value, text: &str) -> ApiserverConfig {
+    let api = doc.get("spec").and_then(|s| s.get("api"));
+    let mut pairs = extra_args(api.and_then(|a| a.get("extraArgs")));
+    let mut notes = Vec::new();
+    if !pairs.iter().any(|(k, _)| k == "enable-admission-plugins") {
+        pairs.insert(0, ("enable-admission-plugins".into(), INSTALLER_DEFAULT_ENABLE.into()));
+        notes.push("k0s's default enable-admission-plugins=NodeRestriction applied (extraArgs do not set it)".into());
+    }
+    let mut flags = flags_from_pairs(&pairs);
+    let raw = strings(api.and_then(|a| a.get("rawArgs")));
+    let extra = flags_from_args(&raw);
+    for (slot, more) in [
+        (&mut flags.enable, extra.enable),
+        (&mut flags.disable, extra.disable),
+        (&mut flags.admission_control, extra.admission_control),
+    ] {
+        if let Some(more) = more {
+            slot.get_or_insert_with(Vec::new).extend(more);
+        }
+    }
+    if extra.config_file.is_some() {
+        flags.config_file = extra.config_file;
+    }
+    ApiserverConfig { source: InputForm::K0sConfig, flags, stated_version: find_in_text(text), notes }
+}
+
+/// The kubespray variables, as kubespray's kubeadm template renders them: a non-empty
+/// `kube_apiserver_enable_admission_plugins` list becomes `enable-admission-plugins` (replacing
+/// kubeadm's NodeRestriction default), `kube_apiserver_disable_admission_plugins` likewise,
+/// `kube_apiserver_admission_control` (kubespray before kubeadm) `--admission-control`.
+const ANSIBLE_VARS: [(&str, &str); 3] = [
+    ("kube_apiserver_enable_admission_plugins", "enable-admission-plugins"),
+    ("kube_apiserver_disable_admission_plugins", "disable-admission-plugins"),
+    ("kube_apiserver_admission_control", "admission-control"),
+];
+
+/// Ansible group_vars / inventory vars (anywhere in the document, e.g. under `all: vars:`).
+fn ansible_vars(doc: &Value, text: &str) -> Option<ApiserverConfig> {
+    let vars = find_mapping_with(doc, &|m| ANSIBLE_VARS.iter().any(|(k, _)| m.contains_key(*k)), 0)?;
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (var, flag) in ANSIBLE_VARS {
+        let list = match vars.get(var) {
+            // a Jinja item is rendered by Ansible; the safety net reports it
+            Some(Value::Sequence(_)) => {
+                strings(vars.get(var)).into_iter().filter(|i| !shapes::is_template(i)).collect()
+            }
+            Some(Value::String(s)) if !shapes::is_template(s) => super::args::split_list(s),
+            _ => Vec::new(),
+        };
+        if !list.is_empty() {
+            pairs.push((flag.to_string(), list.join(",")));
+        }
+    }
+    let mut notes = vec!["kubespray variables, rendered as kubespray's kubeadm template does".to_string()];
+    let control = pairs.iter().any(|(k, _)| k == "admission-control");
+    if !control && !pairs.iter().any(|(k, _)| k == "enable-admission-plugins") {
+        pairs.insert(0, ("enable-admission-plugins".into(), INSTALLER_DEFAULT_ENABLE.into()));
+        notes.push(
+            "kubeadm's default --enable-admission-plugins=NodeRestriction applied (the enable list is empty)".into(),
+        );
+    }
+    let mut flags = flags_from_pairs(&pairs);
+    if vars.get("kube_apiserver_admission_control_config_file").and_then(Value::as_bool) == Some(true) {
+        // kubespray writes it to {{ kube_config_dir }}/admission-controls.yaml
+        flags.config_file = Some("/etc/kubernetes/admission-controls.yaml".into());
+    }
+    Some(ApiserverConfig { source: InputForm::AnsibleVars, flags, stated_version: find_in_text(text), notes })
+}
+
+fn find_mapping_with<'a>(
+    v: &'a Value,
+    pred: &dyn Fn(&serde_norway::Mapping) -> bool,
+    depth: usize,
+) -> Option<&'a serde_norway::Mapping> {
+    if depth > 8 {
+        return None;
+    }
+    match v {
+        Value::Mapping(m) if pred(m) => Some(m),
+        Value::Mapping(m) => m.values().find_map(|x| find_mapping_with(x, pred, depth + 1)),
+        Value::Sequence(s) => s.iter().find_map(|x| find_mapping_with(x, pred, depth + 1)),
+        _ => None,
+    }
 }
 
 /// kops Cluster: `spec.kubeAPIServer.enableAdmissionPlugins` / `admissionControl` /
@@ -386,10 +686,18 @@ fn parse_systemd(text: &str) -> Result<ApiserverConfig, ParseError> {
     ))
 }
 
-fn parse_shell_or_args(text: &str) -> Result<ApiserverConfig, ParseError> {
+fn parse_shell_or_args(text: &str, hint: &str) -> Result<ApiserverConfig, ParseError> {
     let commands = shell_commands(text);
-    for cmd in &commands {
-        if let Some(args) = apiserver_args(cmd) {
+    for (i, cmd) in commands.iter().enumerate() {
+        if let Some(mut args) = apiserver_args(cmd) {
+            // a listing may put the program on one line and one flag per line below it, without `\`
+            args.extend(
+                commands[i + 1..]
+                    .iter()
+                    .take_while(|c| c.first().is_some_and(|w| w.starts_with("--")))
+                    .flatten()
+                    .cloned(),
+            );
             return Ok(ApiserverConfig {
                 source: InputForm::ShellScript,
                 flags: flags_from_args(&args),
@@ -405,15 +713,16 @@ fn parse_shell_or_args(text: &str) -> Result<ApiserverConfig, ParseError> {
     // a plain argument list: every command is flags (one per line, or all on one line)
     if !all.is_empty() && commands.iter().all(|c| c.first().is_some_and(|w| w.starts_with("--"))) {
         let flags = flags_from_args(&all);
+        let microk8s = hint.contains("microk8s") || text.contains("${SNAP") || text.contains("$SNAP_DATA");
         return Ok(ApiserverConfig {
-            source: InputForm::ArgumentList,
+            source: if microk8s { InputForm::MicroK8sArgs } else { InputForm::ArgumentList },
             flags,
             stated_version: find_in_text(text),
             notes: vec![],
         });
     }
     Err(ParseError::NotRecognised(
-        "not a static pod manifest, kubeadm ClusterConfiguration, kops Cluster, k3s/RKE2 config, systemd unit, shell script running kube-apiserver or argument list".into(),
+        "none of the shapes docs/admission.md lists (manifests, kubeadm/kind/kops/Talos/k0s/k3s/RKE2 configs, kubespray vars, units, scripts, process listings, argument lists, or these in Markdown fences and heredocs)".into(),
     ))
 }
 

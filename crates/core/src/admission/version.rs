@@ -82,28 +82,45 @@ pub struct StatedVersion {
     pub from: String,
 }
 
-/// Finds version strings such as image tags `kube-apiserver:v1.29.3` or k3s/RKE2 versions
-/// `v1.28.5+k3s1` in free text. Image tags win over distribution version strings; the first match is used.
+/// Where a version may be written, most specific first: (pattern whose group 1 is the version, what it is).
+const VERSION_PATTERNS: [(&str, &str); 9] = [
+    (r"kube-apiserver(?:-amd64|-arm64)?:(v\d+\.\d+\.\d+[^\s\x22',]*)", "kube-apiserver image tag"),
+    (r"\bkubernetesVersion:\s*[\x22']?((?:stable-|latest-)?v?\d+\.\d+(?:\.\d+)?)", "kubernetesVersion"),
+    (r"\bkube_version:\s*[\x22']?(v?\d+\.\d+(?:\.\d+)?)", "kubespray kube_version"),
+    (r"kindest/node:(v\d+\.\d+\.\d+)", "kind node image tag"),
+    (r"\b(v?\d+\.\d+\.\d+\+(?:k3s|rke2r)\d+)", "k3s/RKE2 version string"),
+    (r"\b(v?\d+\.\d+\.\d+\+k0s\.\d+)", "k0s version string"),
+    (
+        r"(?:kubelet|kube-controller-manager|kube-scheduler|kube-proxy|hyperkube)(?:-amd64|-arm64)?:(v\d+\.\d+\.\d+)",
+        "Kubernetes component image tag",
+    ),
+    (r"(?:--channel[= ]|channel:\s*|microk8s\s+\()[\x22']?(\d+\.\d+)(?:/|[\x22'\s)]|$)", "MicroK8s channel"),
+    (r"#\s*(v1\.\d+(?:\.\d+)?)\b", "version comment"),
+];
+
+/// Finds version strings in free text: image tags (`kube-apiserver:v1.29.3`, `kindest/node:v1.30.0`),
+/// `kubernetesVersion:`, kubespray `kube_version:`, k3s/RKE2/k0s versions (`v1.28.5+k3s1`), a
+/// MicroK8s channel (`--channel=1.28/stable`) or a `# v1.27` comment (as written beside `ps` output).
+/// The most specific kind found wins; within a kind, the first match.
 pub fn find_in_text(text: &str) -> Option<StatedVersion> {
     use std::sync::OnceLock;
-    static IMAGE: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    static DISTRO: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    let image = IMAGE
-        .get_or_init(|| regex::Regex::new(r"kube-apiserver(?:-amd64|-arm64)?:(v\d+\.\d+\.\d+[^\s\x22',]*)").ok())
-        .as_ref()?;
-    if let Some(c) = image.captures(text) {
-        let raw = c.get(1)?.as_str().to_string();
-        return KubeVersion::parse(&raw).map(|version| StatedVersion {
-            version,
-            raw,
-            from: "kube-apiserver image tag".into(),
-        });
-    }
-    let distro = DISTRO.get_or_init(|| regex::Regex::new(r"\b(v?\d+\.\d+\.\d+\+(?:k3s|rke2r)\d+)").ok()).as_ref()?;
-    let c = distro.captures(text)?;
-    let raw = c.get(1)?.as_str().to_string();
-    let from = if raw.contains("rke2") { "RKE2 version string" } else { "k3s version string" };
-    KubeVersion::parse(&raw).map(|version| StatedVersion { version, raw, from: from.into() })
+    static COMPILED: OnceLock<Vec<(regex::Regex, &'static str)>> = OnceLock::new();
+    let compiled = COMPILED.get_or_init(|| {
+        VERSION_PATTERNS.iter().filter_map(|(p, from)| regex::Regex::new(p).ok().map(|r| (r, *from))).collect()
+    });
+    compiled.iter().find_map(|(re, from)| {
+        re.captures_iter(text).find_map(|c| {
+            let raw = c.get(1)?.as_str().to_string();
+            let bare = raw.trim_start_matches("stable-").trim_start_matches("latest-");
+            let version = KubeVersion::parse(bare)?;
+            let from = match *from {
+                "k3s/RKE2 version string" if raw.contains("rke2") => "RKE2 version string",
+                "k3s/RKE2 version string" => "k3s version string",
+                other => other,
+            };
+            Some(StatedVersion { version, raw, from: from.to_string() })
+        })
+    })
 }
 
 #[cfg(test)]
@@ -145,5 +162,19 @@ mod tests {
         let v = find_in_text("rke2 version v1.27.3+rke2r1").unwrap();
         assert_eq!(v.from, "RKE2 version string");
         assert!(find_in_text("kube-apiserver --enable-admission-plugins=NodeRestriction").is_none());
+        for (text, minor, from) in [
+            ("kube_version: v1.28.6\n", 28, "kubespray kube_version"),
+            ("  image: kindest/node:v1.30.0@sha256:abc\n", 30, "kind node image tag"),
+            ("sudo snap install microk8s --classic --channel=1.27/stable\n", 27, "MicroK8s channel"),
+            ("$ ps -ef | grep kube-apiserver   # v1.26.3\n", 26, "version comment"),
+            ("k0s version v1.30.1+k0s.0\n", 30, "k0s version string"),
+            ("    image: ghcr.io/siderolabs/kubelet:v1.31.2\n", 31, "Kubernetes component image tag"),
+            ("kubernetesVersion: stable-1.29\n", 29, "kubernetesVersion"),
+        ] {
+            let v = find_in_text(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!((v.version, v.from.as_str()), (KubeVersion::new(1, minor), from), "{text}");
+        }
+        // CIS item numbers are no versions
+        assert!(find_in_text("--enable-admission-plugins=NodeRestriction # 1.2.14\n").is_none());
     }
 }

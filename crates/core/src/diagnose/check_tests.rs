@@ -303,9 +303,9 @@ fn http_keepalive_loops_are_not_leaks_unless_they_grow() {
     };
     let f = run(&[snap_full(T0, vec![ka(400, None)], Some(1))], &ChecksConfig::default());
     assert!(of(&f, CheckId::GoroutineLeak).is_empty(), "{f:#?}");
-    // Growing, and staying blocked: raised, with the stdlib site kept.
+    // Growing for longer than a start-up, and staying blocked: raised, with the stdlib site kept.
     let snaps: Vec<Snapshot> =
-        (0..5).map(|i| snap_full(T0 + i * 60, vec![ka(400 + i as u64 * 100, Some(2))], Some(i as u64))).collect();
+        (0..12).map(|i| snap_full(T0 + i * 60, vec![ka(400 + i as u64 * 50, Some(2))], Some(i as u64))).collect();
     let f = run(&snaps, &ChecksConfig::default());
     let l = of(&f, CheckId::GoroutineLeak);
     assert_eq!(l.len(), 1, "{f:#?}");
@@ -778,4 +778,165 @@ fn one_lock_in_both_profiles_is_one_finding() {
     assert_eq!(lc[0].line, Some(38));
     assert_eq!(lc[0].evidence["blockedAt"], "main.go:36");
     assert_eq!(lc[0].evidence["blockDelayMs"], "500.0");
+}
+
+const WORKQUEUE: &str = "k8s.io/client-go@v0.37.2/util/workqueue/queue.go";
+
+/// Idle workqueue workers as kube-controller-manager shows them (debug=2 form; proto names the shape).
+fn idle_workers(n: u64, function: &str, mins: Option<u64>) -> GoroutineGroup {
+    let g = created(
+        group(
+            n,
+            Some("sync.Cond.Wait"),
+            vec![
+                fr("sync.runtime_notifyListWait", "runtime/sema.go", 606),
+                fr("sync.(*Cond).Wait", "sync/cond.go", 71),
+                fr(function, WORKQUEUE, 269),
+                fr("k8s.io/kubernetes/pkg/controller/garbagecollector.(*GraphBuilder).processGraphChanges", "g.go", 1),
+            ],
+        ),
+        "k8s.io/apimachinery/pkg/util/wait.(*Group).Start",
+        "wait.go",
+        72,
+        1,
+    );
+    match mins {
+        Some(m) => minutes(g, m),
+        None => g,
+    }
+}
+
+#[test]
+fn idle_workqueue_workers_are_benign_in_every_format_until_they_grow() {
+    let d1 = "k8s.io/client-go/util/workqueue.(*Typed[...]).Get";
+    let shape = "k8s.io/client-go/util/workqueue.(*Typed[go.shape.string]).Get";
+    // debug=2 with long waits, debug=1, and the proto's shape-named frames: one site, no finding.
+    let full = snap_full(T0, vec![idle_workers(284, d1, Some(45))], None);
+    assert!(run(&[full], &ChecksConfig::default()).is_empty());
+    let d1_snap = snap_debug1(T0, vec![idle_workers(200, d1, None), idle_workers(84, d1, None)]);
+    assert!(run(&[d1_snap], &ChecksConfig::default()).is_empty());
+    let proto =
+        snap_debug1(T0, vec![idle_workers(202, shape, None), idle_workers(82, "x.(*Typed[go.shape.int]).Get", None)]);
+    assert!(run(&[proto], &ChecksConfig::default()).is_empty());
+    // The same site growing audit after audit (workers started per reconcile, never stopped) is still a
+    // leak, once the growth outlasts a start-up (10 minutes).
+    let snaps: Vec<Snapshot> =
+        (0..12).map(|i| snap_debug1(T0 + i * 60, vec![idle_workers(300 + 200 * i as u64, shape, None)])).collect();
+    assert!(
+        of(&run(&snaps[..5], &ChecksConfig::default()), CheckId::GoroutineLeak).is_empty(),
+        "4 minutes: a start-up"
+    );
+    let f = run(&snaps, &ChecksConfig::default());
+    let leaks = of(&f, CheckId::GoroutineLeak);
+    assert_eq!(leaks.len(), 1, "{f:#?}");
+    assert_eq!(leaks[0].function.as_deref(), Some(d1));
+    assert_eq!(leaks[0].confidence, Some(Confidence::Likely));
+}
+
+#[test]
+fn user_entries_extend_the_knowledge_base() {
+    let mut checks = ChecksConfig::default();
+    let f = run(&[snap_full(T0, vec![leaky_sender(500, None)], None)], &checks);
+    assert_eq!(of(&f, CheckId::GoroutineLeak).len(), 1);
+    checks.goroutine_leak.benign_sites = super::benign::parse(
+        "sites: [{function: 'main.fetchWithTimeout.*', owner: o, source: 'https://example.invalid/x'}]",
+    )
+    .unwrap();
+    assert!(
+        of(&run(&[snap_full(T0, vec![leaky_sender(500, None)], None)], &checks), CheckId::GoroutineLeak).is_empty()
+    );
+}
+
+fn receivers(n: u64, function: &str, line: u32) -> GoroutineGroup {
+    group(n, Some("chan receive"), vec![fr(function, "svc/main.go", line)])
+}
+
+#[test]
+fn one_site_holding_most_goroutines_is_suspected_from_one_dump() {
+    let checks = ChecksConfig::default();
+    // 5,000 of ~5,050 goroutines in one receive: LeakProf's egregious site, in debug=2 and debug=1.
+    for s in [
+        snap_full(T0, vec![receivers(5000, "main.recvLoop", 10), receivers(50, "main.other", 20)], None),
+        snap_debug1(T0, vec![receivers(5000, "main.recvLoop", 10), receivers(50, "main.other", 20)]),
+    ] {
+        let f = run(&[s], &checks);
+        let leaks = of(&f, CheckId::GoroutineLeak);
+        assert_eq!(leaks.len(), 1, "{f:#?}");
+        assert_eq!(leaks[0].function.as_deref(), Some("main.recvLoop"));
+        assert_eq!(leaks[0].confidence, Some(Confidence::Suspected));
+        assert_eq!(leaks[0].evidence["siblingSites"], "0");
+        assert!(leaks[0].evidence["share"].starts_with("0.9"));
+    }
+    // A family: read and write loop per connection, equal counts: per-object loops.
+    let pair = snap_full(T0, vec![receivers(3000, "main.readLoop", 10), receivers(3000, "main.writeLoop", 20)], None);
+    assert!(run(&[pair], &checks).is_empty());
+    // Under the share or the count: a healthy consumer pool (1,000 loops) stays quiet.
+    let pool = snap_full(T0, vec![receivers(1000, "main.consumeQueue", 32)], None);
+    assert!(run(&[pool], &checks).is_empty());
+    let spread = snap_full(
+        T0,
+        vec![receivers(2500, "main.recvLoop", 10), receivers(2300, "main.other", 20), receivers(500, "main.third", 30)],
+        None,
+    );
+    assert!(run(&[spread], &checks).is_empty());
+}
+
+#[test]
+fn keep_alive_loops_above_the_pool_limit_are_suspected() {
+    let loops = |n| {
+        vec![
+            created(
+                group(n, Some("select"), vec![fr("net/http.(*persistConn).readLoop", "net/http/transport.go", 2291)]),
+                "net/http.(*Transport).dialConn",
+                "net/http/transport.go",
+                1944,
+                77,
+            ),
+            created(
+                group(n, Some("select"), vec![fr("net/http.(*persistConn).writeLoop", "net/http/transport.go", 2649)]),
+                "net/http.(*Transport).dialConn",
+                "net/http/transport.go",
+                1945,
+                77,
+            ),
+        ]
+    };
+    assert!(run(&[snap_full(T0, loops(300), None)], &ChecksConfig::default()).is_empty());
+    let f = run(&[snap_full(T0, loops(1500), None)], &ChecksConfig::default());
+    let leaks = of(&f, CheckId::GoroutineLeak);
+    assert_eq!(leaks.len(), 2, "{f:#?}");
+    assert!(leaks.iter().all(|l| l.evidence["benignLimit"] == "1000" && l.confidence == Some(Confidence::Suspected)));
+}
+
+#[test]
+fn contention_is_a_rate_between_audits() {
+    let lock = |delay_ms: u64| ContentionSite {
+        count: 50,
+        delay_ns: delay_ms * 1_000_000,
+        frames: vec![
+            fr("sync.(*Mutex).Unlock", "sync/mutex.go", 1),
+            fr("k8s.io/apimachinery/pkg/watch.(*Broadcaster).Action", "mux.go", 240),
+        ]
+        .into(),
+    };
+    let at = |t: i64, delay_ms: u64| Snapshot {
+        at: t,
+        mutex: Some(contention(ContentionKind::Mutex, Some(1), vec![lock(delay_ms)])),
+        ..Default::default()
+    };
+    // The scheduler's start-up: 2,348 ms since start, +60 ms over the next 5 minutes: 12 ms/min.
+    let f = run(&[at(T0, 2348)], &ChecksConfig::default());
+    let lc = of(&f, CheckId::LockContention);
+    assert_eq!(lc.len(), 1);
+    assert_eq!(lc[0].severity, Severity::Info, "no rate yet: the total is an info");
+    assert!(run(&[at(T0, 2348), at(T0 + 300, 2408)], &ChecksConfig::default()).is_empty());
+    // 30 s of waits per minute: a warning with the rate as evidence.
+    let f = run(&[at(T0, 2348), at(T0 + 300, 2348 + 150_000)], &ChecksConfig::default());
+    let lc = of(&f, CheckId::LockContention);
+    assert_eq!(lc.len(), 1, "{f:#?}");
+    assert_eq!(lc[0].severity, Severity::Warning);
+    assert_eq!(lc[0].evidence["delayMsPerMinute"], "30000.0");
+    // A restart (the total went down): no rate, the total again.
+    let f = run(&[at(T0, 90_000), at(T0 + 300, 2348)], &ChecksConfig::default());
+    assert_eq!(of(&f, CheckId::LockContention)[0].severity, Severity::Info);
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::benign::BenignSite;
+
 fn yes() -> bool {
     true
 }
@@ -80,9 +82,27 @@ pub struct GoroutineLeakCheck {
     /// Wait (minutes) that raises the finding to `likely`. Default 30.
     #[serde(default = "d_leak_wait")]
     pub min_wait_minutes: u64,
+    /// Single-snapshot evidence for channel/select sites, which healthy per-object loops show too:
+    /// one site holding at least this many goroutines... Default 2000.
+    #[serde(default = "d_egregious_min")]
+    pub egregious_min_goroutines: u64,
+    /// ...and at least this share (0..1) of all the process's goroutines, with no sibling site of the
+    /// same count (per-object loops come in families). Default 0.5.
+    #[serde(default = "d_egregious_share")]
+    pub egregious_share: f64,
+    /// Benign idle wait sites added to the embedded knowledge base (config/benign-sites.yaml): a
+    /// single snapshot of these is not reported, growth still is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub benign_sites: Vec<BenignSite>,
 }
 fn d_leak_min() -> u64 {
     100
+}
+fn d_egregious_min() -> u64 {
+    2000
+}
+fn d_egregious_share() -> f64 {
+    0.5
 }
 fn d_leak_growth() -> f64 {
     50.0
@@ -97,6 +117,9 @@ impl Default for GoroutineLeakCheck {
             min_goroutines: d_leak_min(),
             min_growth_per_hour: d_leak_growth(),
             min_wait_minutes: d_leak_wait(),
+            egregious_min_goroutines: d_egregious_min(),
+            egregious_share: d_egregious_share(),
+            benign_sites: Vec::new(),
         }
     }
 }
@@ -156,7 +179,12 @@ impl Default for SimpleThresholdCheck {
 pub struct LockContentionCheck {
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Total delay at one site, in milliseconds, before it is reported. Default 100.
+    /// Delay added at one site per minute of wall time between two audits, in milliseconds, before
+    /// a warning is raised. Default 3000 (goroutines spent 5 % of the time waiting for the lock).
+    #[serde(default = "d_contention_rate")]
+    pub min_delay_ms_per_minute: f64,
+    /// Total delay at one site since the process started, in milliseconds, before it is reported
+    /// as info when no earlier audit gives a rate (first audit, `gohealth analyze`). Default 100.
     #[serde(default = "d_contention_ms")]
     pub min_delay_ms: u64,
     /// Sites reported per target. Default 3.
@@ -169,6 +197,9 @@ pub struct LockContentionCheck {
 fn d_contention_ms() -> u64 {
     100
 }
+fn d_contention_rate() -> f64 {
+    3000.0
+}
 fn d_top() -> u32 {
     3
 }
@@ -176,6 +207,7 @@ impl Default for LockContentionCheck {
     fn default() -> Self {
         LockContentionCheck {
             enabled: true,
+            min_delay_ms_per_minute: d_contention_rate(),
             min_delay_ms: d_contention_ms(),
             top: d_top(),
             report_disabled_profiling: true,

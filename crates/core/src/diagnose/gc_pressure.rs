@@ -1,5 +1,6 @@
 //! `GCPressure`: GC CPU fraction (cumulative since the target started), GC frequency over the trend
-//! window and heap growth, from MemStats (`heap?debug=1`). GCs the audit itself forced (goroutineleak
+//! window and heap growth, from MemStats (`heap?debug=1`). A high fraction is a warning only when it
+//! holds across audits; on the first audit, or while it falls, it is an info (start-up work). GCs the audit itself forced (goroutineleak
 //! fetches) and NumForcedGC (runtime.GC calls) are discounted from the frequency.
 
 use crate::finding::{CheckId, Finding, Severity};
@@ -15,6 +16,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         return Vec::new();
     };
     let mut reasons = Vec::new();
+    let mut fraction_only_info = false;
     let mut f = Finding::new(CheckId::GcPressure, Severity::Warning, String::new())
         .with_target(input.target.clone())
         .with_evidence("reason", "gcPressure");
@@ -22,11 +24,27 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     if let Some(frac) = ms.gc_cpu_fraction {
         f.evidence.insert("gcCpuFraction".into(), format!("{frac:.4}"));
         if frac > cfg.max_gc_cpu_fraction {
+            // The fraction is an average since start: a process's start-up (caches filled, informers
+            // synced) can dominate it for minutes. Only one that holds across audits is pressure now.
+            let previous = input.series.iter().rev().skip(1).find(|s| s.gc_cpu_fraction.is_some());
+            let why = match previous.and_then(|p| Some((p.gc_cpu_fraction?, p.num_gc))) {
+                None => Some("no earlier audit yet to tell start-up work from pressure now"),
+                // The runtime updates the fraction at the end of a GC: without one since, it is stale
+                // and the GC used no CPU in between.
+                Some((_, Some(n))) if ms.num_gc.is_some_and(|now| now <= n) => Some("no GC since the previous audit"),
+                Some((p, _)) if frac < p * 0.95 => Some("falling since the previous audit: start-up work fading"),
+                Some(_) => None,
+            };
             reasons.push(format!(
-                "the GC has used {:.1}% of the CPU since the process started (threshold {:.1}%)",
+                "the GC has used {:.1}% of the CPU since the process started (threshold {:.1}%{})",
                 frac * 100.0,
-                cfg.max_gc_cpu_fraction * 100.0
+                cfg.max_gc_cpu_fraction * 100.0,
+                why.map(|w| format!("; {w}")).unwrap_or_default()
             ));
+            if let Some(w) = why {
+                fraction_only_info = true;
+                f.evidence.insert("fractionTrend".into(), w.into());
+            }
         }
     }
 
@@ -49,6 +67,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         f.evidence.insert("forcedGcsDiscounted".into(), forced.to_string());
         f.evidence.insert("rateWindow".into(), human_secs((b.at - a.at) as f64));
         if rate > cfg.max_gcs_per_minute {
+            fraction_only_info = false;
             reasons.push(format!(
                 "it ran {} GCs per minute over the last {} (threshold {}, {} forced GCs not counted)",
                 thousands(rate.round() as u64),
@@ -81,6 +100,9 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     }
     if reasons.is_empty() {
         return Vec::new();
+    }
+    if fraction_only_info {
+        f.severity = Severity::Info;
     }
     f.message = format!(
         "GC pressure: {}. The program allocates heavily on a hot path: find the allocating function with the allocs profile (go tool pprof -sample_index=alloc_space /debug/pprof/allocs), reuse buffers (sync.Pool), or raise GOGC / set GOMEMLIMIT if memory allows.",

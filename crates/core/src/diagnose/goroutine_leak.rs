@@ -13,8 +13,90 @@
 
 use crate::finding::{CheckId, Confidence, Finding, Severity};
 
+use super::benign;
 use super::site::{BlockKind, Site};
 use super::{Input, Periodicity, created_by_text, human_secs, site_finding, thousands};
+
+/// How long a benign site must keep growing before the growth is reported (start-up is shorter).
+const BENIGN_GROWTH_SECS: f64 = 600.0;
+
+/// Why a single snapshot already singles out a channel/select site.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SingleEvidence {
+    /// LeakProf's criterion: one site holds an egregious count and share of all goroutines, and no
+    /// sibling site holds the same count (per-object loops come in families: read+write loops,
+    /// worker+watcher).
+    Egregious { share: f64 },
+    /// A benign-site entry matches, but the count is above what a healthy process keeps there.
+    OverLimit(u64),
+    /// Growing with a sibling site of the same count that grows too (index into `Input::sites`).
+    Family(usize),
+}
+
+impl SingleEvidence {
+    fn annotate(self, f: &mut Finding, input: &Input, site: &Site) {
+        match self {
+            SingleEvidence::Egregious { share } => {
+                f.evidence.insert("share".into(), format!("{:.2}", share));
+                f.evidence.insert("siblingSites".into(), "0".into());
+                f.message.push_str(&format!(
+                    " Single-snapshot evidence: {:.0} % of all goroutines wait at this one site and no other site holds the same count (a per-object loop would come with siblings).",
+                    share * 100.0
+                ));
+            }
+            SingleEvidence::Family(i) => {
+                if let Some(sib) = input.sites.get(i) {
+                    f.evidence.insert("growingWith".into(), sib.function.clone());
+                    f.message.push_str(&format!(
+                        " It grows in lockstep with {} ({} goroutines): whole objects are piling up, not just one loop.",
+                        sib.function,
+                        thousands(sib.count)
+                    ));
+                }
+            }
+            SingleEvidence::OverLimit(limit) => {
+                f.evidence.insert("benignLimit".into(), limit.to_string());
+                f.message.push_str(&format!(
+                    " A live pool or object keeps at most ~{} goroutines here; {} is beyond that.",
+                    thousands(limit),
+                    thousands(site.count)
+                ));
+            }
+        }
+        if let Some(total) = input.total_goroutines() {
+            f.evidence.insert("totalGoroutines".into(), total.to_string());
+        }
+    }
+}
+
+/// Counts within 2 % of each other are one family (goroutines started together per object).
+fn same_count(a: u64, b: u64) -> bool {
+    let (lo, hi) = (a.min(b), a.max(b));
+    hi > 0 && (hi - lo) * 50 <= hi
+}
+
+/// A sibling site (same count) that grows as well.
+fn growing_sibling(input: &Input, site: &Site) -> Option<usize> {
+    let min = input.checks.goroutine_leak.min_growth_per_hour;
+    input
+        .sites
+        .iter()
+        .position(|o| o.hash != site.hash && same_count(o.count, site.count) && input.site_trend(o.hash).growing(min))
+}
+
+fn egregious(input: &Input, site: &Site) -> Option<SingleEvidence> {
+    let cfg = &input.checks.goroutine_leak;
+    let total = input.total_goroutines()?;
+    if site.count < cfg.egregious_min_goroutines || total == 0 {
+        return None;
+    }
+    let share = site.count as f64 / total as f64;
+    if share < cfg.egregious_share {
+        return None;
+    }
+    let siblings = input.sites.iter().filter(|o| o.hash != site.hash && same_count(o.count, site.count)).count();
+    (siblings == 0).then_some(SingleEvidence::Egregious { share })
+}
 
 pub(crate) fn hint(kind: BlockKind) -> &'static str {
     match kind {
@@ -62,9 +144,17 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
             continue;
         }
         let trend = input.site_trend(site.hash);
-        let growing = trend.growing(cfg.min_growth_per_hour);
+        // A benign site grows while the process starts (informers sync, watch caches and storage
+        // observers come up, one per resource): its growth counts once it lasts BENIGN_GROWTH_SECS.
+        let known_site = benign::explained_by(&cfg.benign_sites, &site.function, 0).is_some();
+        let growing = trend.growing(cfg.min_growth_per_hour) && (!known_site || trend.span_secs >= BENIGN_GROWTH_SECS);
         let long_wait = input.genuine_minutes(site) && site.wait_minutes_max.unwrap_or(0) >= cfg.min_wait_minutes;
         let consumer_shaped = site.kind.is_consumer_shaped() || site.stdlib_owned;
+        // Idle workers and per-connection loops of widely used libraries: long waits and large
+        // counts are what a live object looks like; only growth says otherwise.
+        let benign = benign::explained_by(&cfg.benign_sites, &site.function, site.count);
+        let over_limit = benign::over_limit(&cfg.benign_sites, &site.function, site.count);
+        let mut single = None;
         let mut ambiguity = None;
         let confidence = if growing {
             if consumer_shaped {
@@ -76,8 +166,23 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
                         ambiguity = Some("goroutines keep waking up (loop on a ticker/timer that never exits)");
                         Confidence::Likely
                     }
-                    // Wait until debug=2 minutes can tell a leak from a ticker loop.
-                    Periodicity::NotYet => continue,
+                    // Too early for debug=2 minutes to tell a leak from a ticker loop: only report now
+                    // what one snapshot already singles out, or whole objects piling up (a family of
+                    // sites growing in lockstep, e.g. a listener's pop+run, a connection's read+write
+                    // loop; a ticker loop is one goroutine per object).
+                    Periodicity::NotYet => {
+                        if let Some(entry) = over_limit {
+                            single = Some(SingleEvidence::OverLimit(entry.limit.unwrap_or(0)));
+                        } else if let Some(e) = egregious(input, site) {
+                            single = Some(e);
+                        } else if let Some(sibling) = growing_sibling(input, site) {
+                            single = Some(SingleEvidence::Family(sibling));
+                        } else {
+                            continue;
+                        }
+                        ambiguity = Some("too early for debug=2 wait minutes to rule out a loop on a ticker");
+                        Confidence::Suspected
+                    }
                     Periodicity::Unknowable => {
                         ambiguity = Some(if input.full_dump {
                             "no GC counts (heap?debug=1) to tell a leak from a loop that wakes up on a ticker"
@@ -93,14 +198,26 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         } else if trend.stable(cfg.min_growth_per_hour) {
             // Flat across the window: a per-object loop or a bounded pool, not a leak.
             continue;
+        } else if benign.is_some() {
+            continue;
+        } else if let Some(entry) = over_limit {
+            single = Some(SingleEvidence::OverLimit(entry.limit.unwrap_or(0)));
+            if long_wait { Confidence::Likely } else { Confidence::Suspected }
         } else if long_wait {
             Confidence::Likely
         } else if !consumer_shaped {
             Confidence::Suspected
+        } else if let Some(e) = egregious(input, site) {
+            single = Some(e);
+            Confidence::Suspected
         } else {
             continue;
         };
-        out.push(finding(input, site, confidence, growing, trend, ambiguity));
+        let mut f = finding(input, site, confidence, growing, trend, ambiguity);
+        if let Some(e) = single {
+            e.annotate(&mut f, input, site);
+        }
+        out.push(f);
     }
     out
 }

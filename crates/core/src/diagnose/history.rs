@@ -8,6 +8,8 @@
 //! - `forcedGC` is NumForcedGC, with `/N` appended when the scrapes themselves forced N GCs;
 //! - `site` is the 8-hex-digit `site_hash` of a blocking site (function@line), `count*` when some of
 //!   its goroutines showed debug=2 wait minutes or the runtime's leaked mark;
+//! - `hash#ms` is the cumulative delay (ms) at a lock site of the mutex/block profile (hash of
+//!   `profile:function@line`), for LockContention's rate;
 //! - a `!` token marks a sample taken with a debug=2 dump (wait minutes were observable);
 //! - a final `~` marks a truncated site list (a site not listed has an unknown count; otherwise 0/1).
 
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::snapshot::Snapshot;
 
+use super::contention::lock_sites;
 use super::site::blocked_sites;
 
 /// Trend samples of one target, compact: "unixSeconds:goroutines[:numGC:forcedGC:site=count...]" entries.
@@ -37,6 +40,8 @@ pub struct TargetHistory {
 pub const RING_CAPACITY: usize = 64;
 /// Blocking sites recorded per sample (the largest ones).
 pub const SITES_PER_SAMPLE: usize = 8;
+/// Lock sites (mutex/block) recorded per sample (the largest delays).
+pub const CONTENTION_SITES_PER_SAMPLE: usize = 4;
 /// Targets kept in memory; the least recently seen ones are dropped first.
 pub const MAX_TARGETS: usize = 20_000;
 /// Default byte budget of `status.history` (the whole status must stay well under 256 KiB).
@@ -69,6 +74,9 @@ pub struct Sample {
     pub minutes_known: bool,
     /// Sites (hashes) some of whose goroutines showed wait minutes or the leaked mark.
     pub long_waits: Vec<u32>,
+    /// Lock sites of the mutex/block profiles (hash, cumulative delay in ms), largest first: the
+    /// next audit turns them into a rate.
+    pub contention: Vec<(u32, u64)>,
 }
 
 impl Sample {
@@ -86,8 +94,18 @@ impl Sample {
             .filter(|x| x.leaked > 0 || x.wait_minutes_max.unwrap_or(0) >= 1)
             .map(|x| x.hash)
             .collect();
+        let mut contention: Vec<(u32, u64)> = [&s.mutex, &s.block]
+            .into_iter()
+            .flatten()
+            .filter(|p| p.sampling_period != Some(0))
+            .flat_map(|p| lock_sites(p).into_iter().map(|x| (x.hash, x.delay_ns / 1_000_000)))
+            .filter(|(_, ms)| *ms > 0)
+            .collect();
+        contention.sort_by_key(|c| std::cmp::Reverse(c.1));
+        contention.truncate(CONTENTION_SITES_PER_SAMPLE);
         let ms = s.mem_stats.as_ref();
         Sample {
+            contention,
             at: s.at,
             total,
             num_gc: ms.and_then(|m| m.num_gc),
@@ -112,7 +130,12 @@ impl Sample {
         }
     }
 
-    fn encode(&self, prev_at: Option<i64>, max_sites: usize) -> String {
+    /// Cumulative delay (ms) at a lock site in this sample, when recorded.
+    pub fn contention_ms(&self, hash: u32) -> Option<u64> {
+        self.contention.iter().find(|(h, _)| *h == hash).map(|(_, ms)| *ms)
+    }
+
+    fn encode(&self, prev_at: Option<i64>, max_sites: usize, with_contention: bool) -> String {
         let t = match prev_at {
             Some(p) => format!("+{}", self.at - p),
             None => self.at.to_string(),
@@ -141,6 +164,11 @@ impl Sample {
         for (h, n) in self.sites.iter().take(kept) {
             let long = if self.long_waits.contains(h) { "*" } else { "" };
             fields.push(format!("{h:08x}={n}{long}"));
+        }
+        // Only the newest sample's lock delays are needed (the next rate starts from them); under a
+        // tight status budget (no sites kept) the rate can wait for one more audit.
+        for (h, ms) in self.contention.iter().filter(|_| with_contention && max_sites > 0) {
+            fields.push(format!("{h:08x}#{ms}"));
         }
         if self.minutes_known && kept > 0 {
             fields.push("!".into());
@@ -173,6 +201,9 @@ impl Sample {
                 sample.sites_complete = false;
             } else if p == "!" {
                 sample.minutes_known = true;
+            } else if let Some((h, ms)) = p.split_once('#') {
+                let h = u32::from_str_radix(h, 16).map_err(|_| bad("bad lock site hash"))?;
+                sample.contention.push((h, ms.parse().map_err(|_| bad("bad lock delay"))?));
             } else if let Some((h, n)) = p.split_once('=') {
                 let h = u32::from_str_radix(h, 16).map_err(|_| bad("bad site hash"))?;
                 let (n, long) = match n.strip_suffix('*') {
@@ -257,12 +288,13 @@ impl TargetHistoryRing {
     /// The newest `max_samples` samples with at most `max_sites` sites each.
     pub fn encode(&self, max_samples: usize, max_sites: usize) -> Vec<String> {
         let skip = self.samples.len().saturating_sub(max_samples);
+        let newest = self.samples.back().map_or(i64::MIN, |s| s.at);
         let mut prev = None;
         self.samples
             .iter()
             .skip(skip)
             .map(|s| {
-                let e = s.encode(prev, max_sites);
+                let e = s.encode(prev, max_sites, s.at == newest);
                 prev = Some(s.at);
                 e
             })
@@ -436,6 +468,7 @@ mod tests {
             sites_complete: true,
             minutes_known: true,
             long_waits: vec![0x0123_4567],
+            contention: vec![(0x0c0f_fee0, 2348), (0x0000_0001, 160)],
         }
     }
 
@@ -456,6 +489,9 @@ mod tests {
         assert_eq!(a.total, b.total);
         assert_eq!(a.sites, b.sites);
         assert_eq!(b.long_waits, vec![0x0123_4567]);
+        assert_eq!(b.contention, a.contention, "the newest sample keeps its lock delays");
+        assert!(back.samples().next().is_some_and(|s| s.contention.is_empty()), "older ones do not");
+        assert_eq!(b.contention_ms(0x0c0f_fee0), Some(2348));
         assert!(b.minutes_known);
         assert_eq!(b.heap_alloc, Some(12_345_678 / 1024 * 1024));
         assert_eq!(b.gc_cpu_fraction, Some(0.0123));
@@ -471,7 +507,7 @@ mod tests {
     #[test]
     fn unknown_fields_and_bad_samples() {
         let s = Sample { at: 10, total: Some(5), ..Default::default() };
-        assert_eq!(s.encode(None, 4), "10:5:~");
+        assert_eq!(s.encode(None, 4, true), "10:5:~");
         let d = Sample::decode("10:5", None).unwrap();
         assert_eq!((d.at, d.total, d.num_gc), (10, Some(5), None));
         let d = Sample::decode("10:5:7:2/1::64", None).unwrap();

@@ -24,6 +24,11 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     sites
         .iter()
         .filter(|s| s.count >= cfg.min_goroutines)
+        // Idle workers of a live queue, informer or connection wait for hours by design; a leak at
+        // such a site shows as growth (GoroutineLeak), not as a long wait.
+        .filter(|s| {
+            super::benign::explained_by(&input.checks.goroutine_leak.benign_sites, &s.function, s.count).is_none()
+        })
         // Minutes on goroutines that demonstrably wake up (or younger than a minute) are a runtime
         // artifact, not a long wait.
         .filter(|s| match input.sites.iter().find(|all| all.hash == s.hash) {

@@ -4,6 +4,7 @@
 //! `scrape_failed` on a failed scrape; `merge_seen` carries firstSeen across audits. Each check lives
 //! in the module named for its check id.
 
+pub mod benign;
 pub mod config;
 pub mod contention;
 pub mod gc_pressure;
@@ -68,6 +69,11 @@ impl<'a> Input<'a> {
             sites: profile.map(blocked_sites).unwrap_or_default(),
             full_dump: snapshot.goroutines_full.is_some(),
         }
+    }
+
+    /// Goroutines in the process (the cheapest profile's total).
+    pub fn total_goroutines(&self) -> Option<u64> {
+        self.snapshot.goroutines.as_ref().or(self.snapshot.goroutines_full.as_ref()).map(|p| p.total)
     }
 
     pub fn now(&self) -> i64 {

@@ -29,8 +29,17 @@ pub fn scrape_failed(target: &TargetRef, err: &ScrapeError) -> Finding {
         ScrapeError::NotAProfile(_) => {
             "The port answered, but not with a Go profile (a login page or another service?): check the port and path."
         }
+        ScrapeError::ProfileTooComplex(_) => {
+            "The profile is over the parser's bounds (samples, stack frames, strings or label sets): a broken or hostile target; compare with `go tool pprof` on the same endpoint."
+        }
         ScrapeError::TlsError(_) => {
             "TLS failed: set spec.pprof.tls.caSecret, or the scheme to http if the endpoint is plain."
+        }
+        ScrapeError::TargetRefused(_) => {
+            "This audit may not reach that address (docs/security.md): a namespaced audit scrapes only its own pods' IPs on declared container ports, never host-network pods, node or apiserver addresses."
+        }
+        ScrapeError::CredentialsOverPlainHttp(_) => {
+            "A bearer token is only sent over https: set spec.pprof.scheme (or the pod's scheme annotation) to https."
         }
     };
     let severity = match err {

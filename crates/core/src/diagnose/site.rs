@@ -233,6 +233,31 @@ pub fn site_frame(frames: &[Frame]) -> Option<(&Frame, bool)> {
         .map(|f| (f, true))
 }
 
+/// One generic function is one site in every format: debug=1/2 print its type arguments as `[...]`,
+/// the proto names each shape instantiation (`Typed[go.shape.string]`, `Typed[go.shape.struct {...}]`).
+/// Every bracketed type-argument list becomes `[...]`.
+pub fn normalize_function(function: &str) -> String {
+    if !function.contains('[') {
+        return function.to_string();
+    }
+    let mut out = String::with_capacity(function.len());
+    let mut depth = 0usize;
+    for c in function.chars() {
+        match c {
+            '[' => {
+                if depth == 0 {
+                    out.push_str("[...]");
+                }
+                depth += 1;
+            }
+            ']' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Stable id of a site, used as a compact key in history: FNV-1a of `function@line`.
 pub fn site_hash(function: &str, line: u32) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
@@ -312,13 +337,14 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) ->
         let Some((frame, stdlib_owned)) = site_frame(frames) else {
             continue;
         };
-        let key = (frame.function.to_string(), frame.file.to_string(), frame.line);
+        let function = normalize_function(&frame.function);
+        let key = (function.clone(), frame.file.to_string(), frame.line);
         let a = acc.entry(key).or_insert_with(|| Acc {
             site: Site {
-                function: frame.function.to_string(),
+                hash: site_hash(&function, frame.line),
+                function,
                 file: frame.file.to_string(),
                 line: frame.line,
-                hash: site_hash(&frame.function, frame.line),
                 kind: BlockKind::NotBlocked,
                 count: 0,
                 states: BTreeSet::new(),
@@ -513,6 +539,29 @@ mod tests {
         let (slope, r) = linear_fit(&[(0.0, 7.0), (1.0, 7.0), (2.0, 7.0)]).unwrap();
         assert_eq!((slope, r), (0.0, 0.0));
         assert!(linear_fit(&[(1.0, 1.0)]).is_none());
+    }
+
+    #[test]
+    fn generic_shapes_are_one_site() {
+        let d1 = "k8s.io/client-go/util/workqueue.(*Typed[...]).Get";
+        assert_eq!(normalize_function(d1), d1);
+        assert_eq!(normalize_function("k8s.io/client-go/util/workqueue.(*Typed[go.shape.string]).Get"), d1);
+        assert_eq!(normalize_function("p.F[go.shape.struct { A []uint8; B map[string]int }].func1"), "p.F[...].func1");
+        assert_eq!(normalize_function("main.f"), "main.f");
+        let group = |name: &str, n| GoroutineGroup {
+            count: n,
+            state: Some("sync.Cond.Wait".into()),
+            frames: vec![Frame::new(name, "queue.go", 286)].into(),
+            ..Default::default()
+        };
+        let p = GoroutineProfile {
+            total: 5,
+            groups: vec![group("q.(*Typed[go.shape.string]).Get", 3), group("q.(*Typed[go.shape.int]).Get", 2)],
+            leak_profile: false,
+        };
+        let sites = blocked_sites(&p);
+        assert_eq!(sites.len(), 1);
+        assert_eq!((sites[0].function.as_str(), sites[0].count), ("q.(*Typed[...]).Get", 5));
     }
 
     #[test]

@@ -133,14 +133,17 @@ async fn gzip_is_inflated_and_bombs_are_refused() {
 }
 
 #[tokio::test]
-async fn bearer_token_is_sent_and_not_printed() {
+async fn bearer_token_never_goes_over_plain_http_and_is_not_printed() {
     let s = serve(|_, _| ok("x")).await;
     let o = CollectorOptions { bearer_token: Some("s3cr3t".into()), ..opts() };
     let c = Collector::new(&o).unwrap();
-    c.fetch(&s.url("/x")).await.unwrap();
-    let req = s.requests.lock().unwrap()[0].to_ascii_lowercase();
-    assert!(req.contains("authorization: bearer s3cr3t"), "{req}");
+    let err = c.fetch(&s.url("/x")).await.unwrap_err();
+    assert_eq!(err.reason(), "CredentialsOverPlainHttp");
+    assert!(!err.to_string().contains("s3cr3t"));
+    assert!(s.requests.lock().unwrap().is_empty(), "no request at all reached the target");
     assert!(!format!("{c:?}").contains("s3cr3t"));
+    // without a token the same endpoint is fine
+    Collector::new(&opts()).unwrap().fetch(&s.url("/x")).await.unwrap();
 }
 
 #[tokio::test]
