@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::output::{OutputFormat, finding_json, findings_section, print, print_table};
-use super::remote::{RemoteArgs, RemoteError};
+use super::remote::{RemoteArgs, RemoteError, parse_positive_duration};
 use super::series::Series;
 use crate::scrape::http::{Collector, CollectorOptions};
 use gohealth_core::diagnose::config::ChecksConfig;
@@ -53,17 +53,17 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value = "/debug/pprof")]
     pub path: String,
     /// Collect again every DURATION (e.g. 30s) and read the rounds as history.
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub every: Option<Duration>,
     /// Rounds to collect with --every (default 4).
     #[arg(long, requires = "every")]
     pub count: Option<u32>,
     /// Collect with --every for this long instead of --count rounds (e.g. 5m).
-    #[arg(long = "for", value_name = "DURATION", requires = "every", conflicts_with = "count", value_parser = parse_positive)]
+    #[arg(long = "for", value_name = "DURATION", requires = "every", conflicts_with = "count", value_parser = parse_positive_duration)]
     pub for_: Option<Duration>,
     /// Time between dumps given as files, in command-line order, when their modification times are
     /// not the times they were taken (copied or checked-out files).
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub spacing: Option<Duration>,
     #[command(flatten)]
     pub remote: RemoteArgs,
@@ -79,14 +79,6 @@ pub struct AnalyzeArgs {
     /// Largest input accepted, after decompression, in bytes.
     #[arg(long, default_value_t = 256 << 20)]
     pub max_bytes: usize,
-}
-
-fn parse_positive(s: &str) -> Result<Duration, String> {
-    match gohealth_core::duration::parse_go_duration(s) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err("must be greater than 0s".into()),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// Why an input could not be analyzed. Every one exits with code 2.
@@ -193,7 +185,7 @@ pub(super) fn is_url(input: &str) -> bool {
     input.starts_with("http://") || input.starts_with("https://")
 }
 
-fn now_secs() -> i64 {
+pub(super) fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::analyze::{AnalyzeArgs, AnalyzeError, Report, checks_for, is_url, parse_input, report, snapshot_of};
+use super::analyze::{
+    AnalyzeArgs, AnalyzeError, Report, checks_for, is_url, now_secs, parse_input, report, snapshot_of,
+};
 use super::kube_targets::{self, Reached, Selection, parse_selection};
 use super::output::{OutputFormat, print};
 use super::replicas;
@@ -183,10 +185,6 @@ async fn sources(args: &AnalyzeArgs) -> Result<Vec<Source>, AnalyzeError> {
         }
     }
     Ok(out)
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// One source's snapshot this round, or the finding that says why not.

@@ -27,7 +27,7 @@ pub struct RemoteArgs {
     #[arg(long)]
     pub allow_token_over_http: bool,
     /// Deadline of one request (connect, headers and body), e.g. 10s, 1m.
-    #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+    #[arg(long, default_value = "30s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 }
 
@@ -46,7 +46,8 @@ pub enum RemoteError {
     TokenOverPlainHttp { url: String },
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+/// A Go duration greater than zero, for flags such as `--timeout`, `--every`, `--for`.
+pub(super) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match gohealth_core::duration::parse_go_duration(s) {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err("must be greater than 0s".into()),
@@ -136,8 +137,8 @@ mod tests {
 
     #[test]
     fn timeout_must_be_positive() {
-        assert_eq!(parse_timeout("10s"), Ok(Duration::from_secs(10)));
-        assert!(parse_timeout("0s").is_err());
-        assert!(parse_timeout("soon").is_err());
+        assert_eq!(parse_positive_duration("10s"), Ok(Duration::from_secs(10)));
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("soon").is_err());
     }
 }
