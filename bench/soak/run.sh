@@ -28,6 +28,12 @@ fi
 # A private copy: a rebuild of the workspace during the run must not swap the binary under us.
 cp "$GOHEALTH_BIN" "$OUT/gohealth"
 bash "$ROOT/e2e/fleet/build.sh" >/dev/null
+# The hostile profiles of the parser crate (amplification, deep stacks, distinct labels, long names,
+# invalid UTF-8, deep text): each served by a `hostile -mode file` pod.
+HOSTILE_KINDS="$(cd "$ROOT" && cargo run -q --release -p gohealth-pprof --example gen_hostile -- list)"
+for kind in $HOSTILE_KINDS; do
+    (cd "$ROOT" && cargo run -q --release -p gohealth-pprof --example gen_hostile -- "$kind" "$OUT/profile-$kind") 2>/dev/null
+done
 
 # Pids go to a file: `program` runs in a command substitution (a subshell), where an array would be lost.
 PIDFILE="$OUT/pids"
@@ -87,6 +93,11 @@ for mode in timeout html gzipbomb huge drip status500; do
     extra=()
     [[ "$mode" == gzipbomb ]] && extra=(-bomb-gib 1)
     pod soak "hostile-$mode" "$ip" "$(program hostile "$ip" -mode "$mode" "${extra[@]}")"
+done
+for kind in $HOSTILE_KINDS; do
+    n=$((n + 1))
+    ip="127.0.1.$n"
+    pod soak "hostile-$kind" "$ip" "$(program hostile "$ip" -mode file -file "$OUT/profile-$kind")"
 done
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: gohealth.dev/v1alpha1

@@ -307,7 +307,7 @@ mod status_size {
                 let total = groups.iter().map(|g| g.count).sum();
                 let snap = gohealth_core::snapshot::Snapshot {
                     at: 1_700_000_000 + round * 300,
-                    goroutines: Some(GoroutineProfile { total, groups, leak_profile: false }),
+                    goroutines: Some(GoroutineProfile { total, groups: groups.into(), leak_profile: false }),
                     ..Default::default()
                 };
                 history.record(&target.key(), &snap);

@@ -43,7 +43,7 @@ fn dumps() -> Dumps {
 }
 
 fn parked(p: &GoroutineProfile) -> u64 {
-    p.groups.iter().filter(|g| g.frames.iter().any(|f| f.function == "main.park")).map(|g| g.count).sum()
+    p.groups.iter().filter(|g| g.frames().iter().any(|f| f.function == "main.park")).map(|g| g.count()).sum()
 }
 
 fn labels(site: &Value) -> BTreeMap<String, String> {
@@ -85,11 +85,11 @@ fn three_formats_agree_with_dumpgen_sites() -> Result<(), ParseError> {
         }
         // Labelled sites are unique by their labels in debug=1 and proto.
         for (name, p) in [("proto", &proto), ("debug1", &debug1)] {
-            let groups: Vec<_> = p.groups.iter().filter(|g| g.labels == want).collect();
-            assert_eq!(groups.iter().map(|g| g.count).sum::<u64>(), count, "{name} site {}", site["id"]);
+            let groups: Vec<_> = p.groups.iter().filter(|g| g.labels() == want).collect();
+            assert_eq!(groups.iter().map(|g| g.count()).sum::<u64>(), count, "{name} site {}", site["id"]);
             for g in groups {
                 for f in &path {
-                    assert!(g.frames.iter().any(|fr| fr.function == *f), "{name}: {f} not in {:?}", g.frames);
+                    assert!(g.frames().iter().any(|fr| fr.function == *f), "{name}: {f} not in {:?}", g.frames());
                 }
             }
         }
@@ -97,8 +97,8 @@ fn three_formats_agree_with_dumpgen_sites() -> Result<(), ParseError> {
     // debug=2 (Go 1.26: no labels in headers) has the wait reasons.
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for g in &debug2.groups {
-        if g.frames.iter().any(|f| f.function == "main.park") {
-            *seen.entry(g.state.clone().unwrap_or_default()).or_default() += g.count;
+        if g.frames().iter().any(|f| f.function == "main.park") {
+            *seen.entry(g.state().unwrap_or_default().to_string()).or_default() += g.count();
         }
     }
     assert_eq!(seen, by_state);

@@ -17,7 +17,7 @@ use gohealth::scrape::http::{Collector, CollectorOptions, DEFAULT_MAX_BODY_BYTES
 use gohealth::scrape::profiles::ScrapePlan;
 use gohealth_core::scrape_error::ScrapeError;
 use gohealth_core::snapshot::Snapshot;
-use gohealth_pprof::model::{ContentionKind, GoroutineGroup, GoroutineProfile};
+use gohealth_pprof::model::{ContentionKind, GoroutineProfile, Group};
 use gohealth_pprof::{parse_goroutine_debug1, parse_goroutine_debug2, parse_goroutine_proto};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, Pod, PodSpec, PodStatus};
 use tokio::sync::Mutex;
@@ -61,12 +61,12 @@ fn collector(timeout: Duration) -> Collector {
     Collector::new(&CollectorOptions { timeout, ..CollectorOptions::default() }).unwrap()
 }
 
-fn has_frame(g: &GoroutineGroup, function: &str, file_suffix: &str, line: u32) -> bool {
-    g.frames.iter().any(|f| f.function == function && f.file.ends_with(file_suffix) && f.line == line)
+fn has_frame(g: &Group<'_>, function: &str, file_suffix: &str, line: u32) -> bool {
+    g.frames().iter().any(|f| f.function == function && f.file.ends_with(file_suffix) && f.line == line)
 }
 
 fn count_at(p: &GoroutineProfile, function: &str, file_suffix: &str, line: u32) -> u64 {
-    p.groups.iter().filter(|g| has_frame(g, function, file_suffix, line)).map(|g| g.count).sum()
+    p.groups.iter().filter(|g| has_frame(g, function, file_suffix, line)).map(|g| g.count()).sum()
 }
 
 /// Goroutines not belonging to the HTTP server that answers the scrape: its per-connection goroutines
@@ -75,9 +75,9 @@ fn count_at(p: &GoroutineProfile, function: &str, file_suffix: &str, line: u32) 
 fn app_goroutines(p: &GoroutineProfile) -> u64 {
     p.groups
         .iter()
-        .filter(|g| !g.frames.is_empty())
-        .filter(|g| !g.frames.iter().chain(g.created_by.iter()).any(|f| f.function.starts_with("net/http.")))
-        .map(|g| g.count)
+        .filter(|g| !g.frames().is_empty())
+        .filter(|g| !g.frames().iter().chain(g.created_by()).any(|f| f.function.starts_with("net/http.")))
+        .map(|g| g.count())
         .sum()
 }
 
@@ -137,9 +137,9 @@ async fn healthy_every_format_agrees_with_the_runtime() {
     assert_eq!(count_at(&p0, "main.consumeQueue", file, 32), 1000);
     assert_eq!(count_at(&p2, "main.consumeQueue", file, 32), 1000);
     for g in p2.groups.iter().filter(|g| has_frame(g, "main.consumeQueue", file, 32)) {
-        assert_eq!(g.state.as_deref(), Some("select"));
+        assert_eq!(g.state(), Some("select"));
         // a ticker loop never accumulates wait minutes
-        assert_eq!(g.wait_minutes_max.unwrap_or(0), 0);
+        assert_eq!(g.wait_minutes_max().unwrap_or(0), 0);
     }
 
     // Labels: even consumers run under pprof.Do(worker=consumer, "queue shard"=i%4 ∈ {0, 2}).
@@ -147,11 +147,12 @@ async fn healthy_every_format_agrees_with_the_runtime() {
         let mut by_shard: BTreeMap<String, u64> = BTreeMap::new();
         let mut unlabelled = 0;
         for g in p.groups.iter().filter(|g| has_frame(g, "main.consumeQueue", file, 32)) {
-            if g.labels.is_empty() {
-                unlabelled += g.count;
+            if g.labels().is_empty() {
+                unlabelled += g.count();
             } else {
-                assert_eq!(g.labels.get("worker"), Some("consumer"), "{name}");
-                *by_shard.entry(g.labels.get("queue shard").unwrap_or_default().to_string()).or_default() += g.count;
+                assert_eq!(g.labels().get("worker"), Some("consumer"), "{name}");
+                *by_shard.entry(g.labels().get("queue shard").unwrap_or_default().to_string()).or_default() +=
+                    g.count();
             }
         }
         assert_eq!(by_shard, BTreeMap::from([("0".to_string(), 250), ("2".to_string(), 250)]), "{name}");
@@ -199,7 +200,7 @@ async fn leaky_go127_leak_profile_is_fetched_once_and_counted() {
     );
     assert!(senders >= 10, "{senders}");
     assert!(receivers >= 1, "{receivers}");
-    assert!(leaks.groups.iter().all(|g| g.leaked));
+    assert!(leaks.groups.iter().all(|g| g.leaked()));
 
     // The detection marked them _Gleaked: the next plain debug=2 shows `(leaked)`.
     let plan = ScrapePlan { leak_profile: false, ..ScrapePlan::everything(100_000) };
@@ -209,8 +210,8 @@ async fn leaky_go127_leak_profile_is_fetched_once_and_counted() {
     let leaked_senders: u64 = full
         .groups
         .iter()
-        .filter(|g| g.leaked && has_frame(g, "main.fetchWithTimeout.func1", "cmd/leaky/main.go", 47))
-        .map(|g| g.count)
+        .filter(|g| g.leaked() && has_frame(g, "main.fetchWithTimeout.func1", "cmd/leaky/main.go", 47))
+        .map(|g| g.count())
         .sum();
     assert!(leaked_senders >= senders, "{leaked_senders} < {senders}");
     // The forced GC is visible in MemStats: what GC checks must discount.
@@ -258,14 +259,14 @@ async fn ticker_goexit_contention_frames_match_the_programs() {
     let full = t.goroutines_full.as_ref().unwrap();
     let polls: Vec<_> =
         full.groups.iter().filter(|g| has_frame(g, "main.pollLoop", "cmd/ticker/main.go", 26)).collect();
-    assert!(polls.iter().map(|g| g.count).sum::<u64>() >= 5);
-    assert!(polls.iter().all(|g| g.state.as_deref() == Some("chan receive")));
-    assert!(polls.iter().all(|g| g.created_by.as_ref().is_some_and(|f| f.function == "main.startPoller")));
+    assert!(polls.iter().map(|g| g.count()).sum::<u64>() >= 5);
+    assert!(polls.iter().all(|g| g.state() == Some("chan receive")));
+    assert!(polls.iter().all(|g| g.created_by().as_ref().is_some_and(|f| f.function == "main.startPoller")));
 
     let g = g.unwrap();
     let d1 = g.goroutines.as_ref().unwrap();
     let stuck = d1.groups.iter().find(|g| has_frame(g, "main.cleanupAfterExit", "cmd/goexit/main.go", 27)).unwrap();
-    let names: Vec<&str> = stuck.frames.iter().map(|f| f.function.as_str()).collect();
+    let names: Vec<&str> = stuck.frames().iter().map(|f| f.function.as_str()).collect();
     let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
     assert!(pos("main.cleanupAfterExit") < pos("runtime.Goexit"));
     assert!(pos("runtime.Goexit") < pos("main.abortWithGoexit"));

@@ -53,7 +53,11 @@ fn snapshots(program: &str) -> Vec<Snapshot> {
             };
             Snapshot {
                 at: t.trim().parse().unwrap(),
-                goroutines: Some(GoroutineProfile { total: full.total, groups: Vec::new(), leak_profile: false }),
+                goroutines: Some(GoroutineProfile {
+                    total: full.total,
+                    groups: Default::default(),
+                    leak_profile: false,
+                }),
                 goroutines_full: Some(full),
                 mem_stats,
                 ..Default::default()

@@ -91,7 +91,11 @@ fn every_reproduction_is_named_within_three_audits() {
             };
             let s = Snapshot {
                 at,
-                goroutines: Some(GoroutineProfile { total: full.total, groups: Vec::new(), leak_profile: false }),
+                goroutines: Some(GoroutineProfile {
+                    total: full.total,
+                    groups: Default::default(),
+                    leak_profile: false,
+                }),
                 goroutines_full: Some(full),
                 mem_stats,
                 ..Default::default()

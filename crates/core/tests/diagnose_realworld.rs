@@ -73,7 +73,7 @@ fn snapshot(dir: &Path, n: usize, at: i64) -> Snapshot {
     let full = goroutines(&dir.join(format!("{n}-goroutine-debug2.txt.gz"))).expect("debug=2 every round");
     Snapshot {
         at,
-        goroutines: Some(GoroutineProfile { total: full.total, groups: Vec::new(), leak_profile: false }),
+        goroutines: Some(GoroutineProfile { total: full.total, groups: Default::default(), leak_profile: false }),
         goroutines_full: Some(full),
         mem_stats: mem_stats(&dir.join(format!("{n}-heap-debug1.txt.gz"))),
         mutex: contention(&dir.join(format!("{n}-mutex-debug1.txt.gz"))),

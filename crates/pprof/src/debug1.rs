@@ -103,7 +103,7 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
         None => None,
     };
     let leak = header_total.is_some_and(|(leak, _)| leak);
-    let mut profile = GoroutineProfile { total: 0, groups: Vec::new(), leak_profile: leak };
+    let mut groups: Vec<GoroutineGroup> = Vec::new();
     let mut current: Option<Record> = None;
     let mut stacks = Stacks::default();
     let mut by_key: FxHashMap<(u32, u32), usize> = FxHashMap::default();
@@ -132,7 +132,7 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
     };
     for (n, line) in it {
         if line.is_empty() {
-            end(&mut current, &mut stacks, &mut profile.groups)?;
+            end(&mut current, &mut stacks, &mut groups)?;
         } else if let Some(rest) = line.strip_prefix("# labels: ") {
             if let Some(r) = current.as_mut()
                 && let Some((id, labels)) = stacks.labels(rest.trim())
@@ -145,17 +145,18 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
                 stacks.push_line(line, frame_comment);
             }
         } else if let Some((count, _pcs)) = line.split_once(" @") {
-            end(&mut current, &mut stacks, &mut profile.groups)?;
+            end(&mut current, &mut stacks, &mut groups)?;
             let count = parse_u64(count.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, n, "bad record count"))?;
             let group = GoroutineGroup { count, leaked: leak, ..GoroutineGroup::default() };
             current = Some(Record { group, labels_id: u32::MAX });
         } else if line.trim() == "@" || line.ends_with(" @") {
             // a record with no PCs at all: keep the count
-            end(&mut current, &mut stacks, &mut profile.groups)?;
+            end(&mut current, &mut stacks, &mut groups)?;
         }
         // Anything else (future comment lines) is ignored.
     }
-    end(&mut current, &mut stacks, &mut profile.groups)?;
+    end(&mut current, &mut stacks, &mut groups)?;
+    let mut profile = GoroutineProfile { total: 0, groups: groups.into(), leak_profile: leak };
     profile.total = match header_total {
         Some((_, total)) => total,
         None => profile.sum_of_groups(),

@@ -367,7 +367,7 @@ impl<'a> Parser<'a> {
             return Err(e);
         }
         Ok(Traceback {
-            profile: GoroutineProfile { total: self.total, groups, leak_profile: false },
+            profile: GoroutineProfile { total: self.total, groups: groups.into(), leak_profile: false },
             panic_message,
             truncated,
             first_goid: self.first_goid,

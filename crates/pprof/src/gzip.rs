@@ -142,3 +142,81 @@ fn header_len(m: &[u8]) -> Result<usize, ParseError> {
     }
     Ok(i)
 }
+
+/// Output chunk of [`gunzip_chunks`]: small enough to stay in cache, large enough that the
+/// per-call cost of the inflater does not show.
+const CHUNK: usize = 8 * 1024;
+
+/// Gunzips `data` (or passes it through when it is not gzip) to `sink` in consecutive chunks,
+/// without ever holding the whole output: the streaming profile.proto decoder keeps only what
+/// it needs of each chunk. Same checks as [`gunzip_limited`] (limit, CRC, size, members).
+pub(crate) fn gunzip_chunks(
+    data: &[u8],
+    limit: usize,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    if !is_gzip(data) {
+        return sink(data);
+    }
+    INFLATE.with(|cell| {
+        let mut slot = cell.try_borrow_mut().map_err(|_| bad("re-entrant gunzip"))?;
+        let d = slot.get_or_insert_with(|| Decompress::new(false));
+        let mut out: Vec<u8> = Vec::with_capacity(CHUNK);
+        let mut total = 0usize;
+        let mut pos = 0;
+        while let Some(member) = data.get(pos..).filter(|m| is_gzip(m)) {
+            pos += stream_member(d, member, limit, &mut total, &mut out, sink)?;
+        }
+        Ok(())
+    })
+}
+
+/// [`inflate_member`] in chunks: returns the bytes of `m` it used.
+fn stream_member(
+    d: &mut Decompress,
+    m: &[u8],
+    limit: usize,
+    total: &mut usize,
+    out: &mut Vec<u8>,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), ParseError>,
+) -> Result<usize, ParseError> {
+    let header = header_len(m)?;
+    let body = m.get(header..).unwrap_or_default();
+    d.reset(false);
+    let mut crc = Crc::new();
+    let mut size: u32 = 0;
+    loop {
+        out.clear();
+        let used = usize::try_from(d.total_in()).unwrap_or(usize::MAX);
+        let input = body.get(used..).unwrap_or_default();
+        let status = d.decompress_vec(input, out, FlushDecompress::None).map_err(|e| bad(&e.to_string()))?;
+        *total = total.saturating_add(out.len());
+        if *total > limit {
+            return Err(ParseError::TooLarge { limit });
+        }
+        crc.update(out);
+        size = size.wrapping_add(out.len() as u32);
+        if !out.is_empty() {
+            sink(out)?;
+        }
+        match status {
+            Status::StreamEnd => break,
+            _ => {
+                let progressed = !out.is_empty() || usize::try_from(d.total_in()).unwrap_or(0) != used;
+                if !progressed {
+                    return Err(bad("unexpected end of gzip stream"));
+                }
+            }
+        }
+    }
+    let consumed = usize::try_from(d.total_in()).unwrap_or(usize::MAX);
+    let trailer = body.get(consumed..).and_then(|t| t.get(..8)).ok_or_else(|| bad("missing gzip trailer"))?;
+    let (c, s) = trailer.split_at(4);
+    if le32(c) != crc.sum() {
+        return Err(bad("gzip CRC mismatch"));
+    }
+    if le32(s) != size {
+        return Err(bad("gzip size mismatch"));
+    }
+    Ok(header + consumed + 8)
+}

@@ -8,6 +8,12 @@
 //! `crates/pprof/fuzz`), never allocate more than a bounded multiple of the input (or of `limit` for
 //! gzip), and return a typed [`ParseError`] with a stable [`ParseError::reason`].
 //!
+//! A goroutine profile keeps its groups in columns ([`model::Groups`], read through
+//! [`model::Group`] views): counts, stack and label-set numbers per group, each distinct stack
+//! stored once, label strings in one arena. Gzipped goroutine profile.proto is decoded as it
+//! inflates (the inflated message never exists whole), so parsing takes about the inflated
+//! size even with a distinct label value per goroutine (see docs/benchmarks.md).
+//!
 //! Entry points:
 //! - [`detect`]: which format a body is, from its content only.
 //! - [`parse`] / [`parse_with`]: detect, gunzip when needed, and parse any format.
@@ -25,6 +31,7 @@ mod labels;
 pub mod limits;
 pub mod model;
 pub mod proto;
+mod proto_goroutines;
 mod text;
 mod wire;
 
@@ -108,6 +115,17 @@ pub fn parse(data: &[u8], limit: usize) -> Result<Profile, ParseError> {
 
 /// [`parse`] with what the caller knows about the body (endpoint, mutex vs block).
 pub fn parse_with(data: &[u8], opts: &ParseOptions) -> Result<Profile, ParseError> {
+    // Go gzips only profile.proto: decode a goroutine profile as it inflates. Anything else
+    // (other kinds, gzipped text, a broken body) takes the general path, which says what it is.
+    if is_gzip(data) {
+        match proto_goroutines::decode(data, opts.limit, opts.leak_profile) {
+            Ok(proto_goroutines::Decoded::Goroutine(p)) => return Ok(Profile::Goroutine(p)),
+            Err(e @ (ParseError::TooLarge { .. } | ParseError::Gzip(_) | ParseError::ProfileTooComplex { .. })) => {
+                return Err(e);
+            }
+            Ok(proto_goroutines::Decoded::OtherKind(_)) | Err(_) => {}
+        }
+    }
     let plain = gunzip_limited(data, opts.limit)?;
     let format = detect::detect_plain(&plain)?;
     match format {
@@ -130,9 +148,7 @@ pub fn parse_with(data: &[u8], opts: &ParseOptions) -> Result<Profile, ParseErro
 /// The caller knows better than the content: the profile and every group follow.
 pub(crate) fn set_leak_profile(p: &mut model::GoroutineProfile, leak: bool) {
     p.leak_profile = leak;
-    for g in &mut p.groups {
-        g.leaked = leak;
-    }
+    p.groups.set_leaked(leak);
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use prost::Message;
 
 use super::limits::{MAX_NAME_BYTES, MAX_STACK_DEPTH, MAX_STACK_FRAMES, too_complex};
 use super::model::{
-    ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile, HeapProfile, Labels,
-    Profile, Stack, Sym,
+    ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineProfile, HeapProfile, Profile, Stack, Sym,
 };
+use super::proto_goroutines::{self, Decoded};
 use super::text::FxHashMap;
 use super::wire;
 use super::{ParseError, ParseOptions, gzip};
@@ -108,24 +108,11 @@ struct Tables<'a, 'p> {
     syms: Vec<Option<Sym>>,
     /// Stacks by the encoded location ids (borrowed from the input): samples with the same ids
     /// share one [`Stack`], as the proto's samples share their locations.
-    stacks: FxHashMap<&'a [u8], Interned<Stack>>,
+    stacks: FxHashMap<&'a [u8], Stack>,
     /// Frames summed over `stacks` (capped by [`MAX_STACK_FRAMES`]).
     stack_frames: usize,
-    /// Label sets by the sample's label entries: equal entries share one [`Labels`].
-    label_sets: FxHashMap<&'p [wire::Label], Interned<Labels>>,
     /// Scratch: the current sample's location ids.
     ids: Vec<u64>,
-    /// Scratch: the current sample's labels.
-    pairs: Vec<(Sym, Sym)>,
-}
-
-/// A shared value and its number in its table (a merge key).
-#[derive(Clone)]
-struct Interned<T> {
-    id: u32,
-    value: T,
-    /// Stacks only: cut at [`MAX_STACK_DEPTH`].
-    cut: bool,
 }
 
 impl<'a, 'p> Tables<'a, 'p> {
@@ -138,9 +125,7 @@ impl<'a, 'p> Tables<'a, 'p> {
             syms: vec![None; p.strings.len()],
             stacks: FxHashMap::default(),
             stack_frames: 0,
-            label_sets: FxHashMap::default(),
             ids: Vec::new(),
-            pairs: Vec::new(),
         };
         // One `Sym` per distinct string: functions share file names.
         let names: Vec<(Sym, Sym)> = p.functions.iter().map(|f| (t.sym(f.name), t.sym(f.filename))).collect();
@@ -207,7 +192,7 @@ impl<'a, 'p> Tables<'a, 'p> {
     /// Frames of one sample, innermost first (a location's inlined lines first); unknown ids
     /// are skipped; cut at [`MAX_STACK_DEPTH`]. Built once per distinct list of location ids,
     /// then shared; refused once the distinct stacks hold more than [`MAX_STACK_FRAMES`].
-    fn stack(&mut self, sample: &wire::Sample<'a>) -> Result<Interned<Stack>, ParseError> {
+    fn stack(&mut self, sample: &wire::Sample<'a>) -> Result<Stack, ParseError> {
         let key = sample.location_bytes();
         if let Some(s) = self.stacks.get(key) {
             return Ok(s.clone());
@@ -230,30 +215,9 @@ impl<'a, 'p> Tables<'a, 'p> {
                 }
             }
         }
-        let id = u32::try_from(self.stacks.len()).unwrap_or(u32::MAX);
-        let stack = Interned { id, value: Stack::from(frames), cut: all > n };
+        let stack = Stack::from(frames);
         self.stacks.insert(key, stack.clone());
         Ok(stack)
-    }
-
-    /// String labels of one sample (numeric ones are not pprof.Do labels); a repeated key keeps
-    /// the last value. Samples with the same label entries share one set.
-    fn labels(&mut self, sample: &wire::Sample<'_>) -> Interned<Labels> {
-        let p = self.p;
-        let entries = p.sample_labels(sample);
-        if let Some(l) = self.label_sets.get(entries) {
-            return l.clone();
-        }
-        let mut pairs = std::mem::take(&mut self.pairs);
-        pairs.clear();
-        for l in entries.iter().filter(|l| l.str != 0) {
-            pairs.push((self.sym(l.key), self.sym(l.str)));
-        }
-        let id = u32::try_from(self.label_sets.len()).unwrap_or(u32::MAX);
-        let labels = Interned { id, value: Labels::from_scratch(&mut pairs), cut: false };
-        self.pairs = pairs;
-        self.label_sets.insert(entries, labels.clone());
-        labels
     }
 }
 
@@ -270,43 +234,6 @@ fn non_negative(v: Option<&i64>) -> u64 {
     v.copied().map_or(0, |v| u64::try_from(v).unwrap_or(0))
 }
 
-fn goroutines(t: &mut Tables<'_, '_>, leak: bool) -> Result<GoroutineProfile, ParseError> {
-    let idx = 0; // goroutine and goroutineleak profiles have exactly one value: the count
-    // one group per distinct (stack, labels); the samples are capped while decoded
-    let mut groups = Vec::with_capacity(t.p.samples.len());
-    let mut by_key: FxHashMap<(u32, u32), usize> = FxHashMap::default();
-    let mut total: u64 = 0;
-    let p = t.p;
-    for s in &p.samples {
-        let count = non_negative(p.sample_values(s).get(idx));
-        total = total.saturating_add(count);
-        let stack = t.stack(s)?;
-        let labels = t.labels(s);
-        // Go writes one sample per stack and label set; a repeat (hand-made or merged files)
-        // is the same goroutines, counted once.
-        match by_key.entry((stack.id, labels.id)) {
-            std::collections::hash_map::Entry::Occupied(e) => {
-                if let Some(g) = groups.get_mut(*e.get()) {
-                    let g: &mut GoroutineGroup = g;
-                    g.count = g.count.saturating_add(count);
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(groups.len());
-                groups.push(GoroutineGroup {
-                    count,
-                    leaked: leak,
-                    frames: stack.value,
-                    labels: labels.value,
-                    frames_elided: stack.cut,
-                    ..GoroutineGroup::default()
-                });
-            }
-        }
-    }
-    Ok(GoroutineProfile { total, groups, leak_profile: leak })
-}
-
 fn contention(t: &mut Tables<'_, '_>, kind: Option<ContentionKind>) -> Result<ContentionProfile, ParseError> {
     let ci = t.value_index("contentions").unwrap_or(0);
     let di = t.value_index("delay").unwrap_or(1);
@@ -317,7 +244,7 @@ fn contention(t: &mut Tables<'_, '_>, kind: Option<ContentionKind>) -> Result<Co
         sites.push(ContentionSite {
             count: non_negative(values.get(ci)),
             delay_ns: non_negative(values.get(di)),
-            frames: t.stack(s)?.value,
+            frames: t.stack(s)?,
         });
     }
     let kind = kind.unwrap_or_else(|| guess_contention_kind(&sites));
@@ -351,7 +278,10 @@ pub(super) fn parse_proto(plain: &[u8], opts: &ParseOptions) -> Result<Profile, 
     let p = decode_plain(plain)?;
     let mut t = Tables::new(&p);
     Ok(match t.kind()? {
-        Kind::Goroutine { leak } => Profile::Goroutine(goroutines(&mut t, opts.leak_profile.unwrap_or(leak))?),
+        Kind::Goroutine { .. } => match proto_goroutines::decode(plain, opts.limit, opts.leak_profile)? {
+            Decoded::Goroutine(g) => Profile::Goroutine(g),
+            Decoded::OtherKind(types) => return Err(wrong_kind("goroutine", &types)),
+        },
         Kind::Contention => Profile::Contention(contention(&mut t, opts.contention_kind)?),
         Kind::Heap => Profile::Heap(heap(&t)),
     })
@@ -366,13 +296,15 @@ pub fn parse_goroutine_proto(
     limit: usize,
     leak_profile: Option<bool>,
 ) -> Result<GoroutineProfile, ParseError> {
-    let plain = gzip::gunzip_limited(data, limit)?;
-    let p = decode_plain(&plain)?;
-    let mut t = Tables::new(&p);
-    match t.kind()? {
-        Kind::Goroutine { leak } => goroutines(&mut t, leak_profile.unwrap_or(leak)),
-        _ => Err(ParseError::WrongKind { expected: "goroutine", found: describe_types(&t.sample_type_names()) }),
+    match proto_goroutines::decode(data, limit, leak_profile)? {
+        Decoded::Goroutine(g) => Ok(g),
+        Decoded::OtherKind(types) => Err(wrong_kind("goroutine", &types)),
     }
+}
+
+fn wrong_kind(expected: &'static str, types: &[(String, String)]) -> ParseError {
+    let types: Vec<(&str, &str)> = types.iter().map(|(t, u)| (t.as_str(), u.as_str())).collect();
+    ParseError::WrongKind { expected, found: describe_types(&types) }
 }
 
 /// `mutex` / `block` proto. The content does not say which: pass `kind` when known.

@@ -37,7 +37,7 @@ fn strs(v: &Value) -> Vec<String> {
 }
 
 fn all_functions(p: &GoroutineProfile) -> Vec<&str> {
-    p.groups.iter().flat_map(|g| g.frames.iter().chain(g.created_by.iter())).map(|f| f.function.as_str()).collect()
+    p.groups.iter().flat_map(|g| g.frames().iter().chain(g.created_by())).map(|f| f.function.as_str()).collect()
 }
 
 /// Every `main.*` name the capture program saw is a prefix of some parsed function (the
@@ -51,7 +51,7 @@ fn assert_functions(ctx: &str, funcs: &[&str], expected: &Value) {
 fn assert_labels(ctx: &str, p: &GoroutineProfile, expected: &Value) {
     for kv in strs(expected) {
         let (k, v) = kv.split_once('=').unwrap();
-        assert!(p.groups.iter().any(|g| g.labels.get(k) == Some(v)), "{ctx}: label {kv} not found");
+        assert!(p.groups.iter().any(|g| g.labels().get(k) == Some(v)), "{ctx}: label {kv} not found");
     }
 }
 
@@ -69,7 +69,7 @@ fn goroutine_debug1_matches_manifest() {
             assert_eq!(p.sum_of_groups(), p.total, "{ctx}");
             assert_eq!(p.groups.len() as u64, facts["records"].as_u64().unwrap(), "{ctx}");
             assert_eq!(p.leak_profile, name.starts_with("goroutineleak"), "{ctx}");
-            assert!(p.groups.iter().all(|g| g.leaked == p.leak_profile));
+            assert!(p.groups.iter().all(|g| g.leaked() == p.leak_profile));
             assert_functions(&ctx, &all_functions(&p), &facts["main_functions"]);
             assert_labels(&ctx, &p, &facts["labels_seen"]);
             if p.leak_profile {
@@ -83,13 +83,13 @@ fn goroutine_debug1_matches_manifest() {
 fn goroutine_debug1_group_without_frames_and_labels_with_spaces() {
     let p = parse_goroutine_debug1(&fixture("go1.27", "goroutine-debug1.txt")).unwrap();
     // `1 @ 0x491701`: a goroutine not yet run, only runtime.goexit, no frame printed.
-    assert!(p.groups.iter().any(|g| g.frames.is_empty() && g.count == 1));
-    let g = p.groups.iter().find(|g| g.labels.contains_key("tenant id")).unwrap();
-    assert_eq!(g.labels["tenant id"], "a b");
-    assert_eq!(g.labels["worker"], "capture");
-    assert_eq!(g.frames[0].function, "main.labelledWorker");
-    assert!(g.frames[0].file.ends_with("cmd/capture/main.go"));
-    assert!(g.frames[0].line > 0);
+    assert!(p.groups.iter().any(|g| g.frames().is_empty() && g.count() == 1));
+    let g = p.groups.iter().find(|g| g.labels().contains_key("tenant id")).unwrap();
+    assert_eq!(g.labels().get("tenant id").unwrap(), "a b");
+    assert_eq!(g.labels().get("worker").unwrap(), "capture");
+    assert_eq!(g.frames()[0].function, "main.labelledWorker");
+    assert!(g.frames()[0].file.ends_with("cmd/capture/main.go"));
+    assert!(g.frames()[0].line > 0);
 }
 
 #[test]
@@ -125,11 +125,11 @@ fn goroutine_proto_matches_manifest_and_debug1_total() {
 fn goroutine_proto_frames_are_innermost_first_with_inlining() {
     let p = parse_goroutine_proto(&fixture("go1.27", "goroutine.pb.gz"), LIMIT, None).unwrap();
     // blockedSender is inlined into startGoroutines.func2: both appear, leaf first.
-    let g = p.groups.iter().find(|g| g.frames.iter().any(|f| f.function == "main.blockedSender")).unwrap();
-    let pos = |n: &str| g.frames.iter().position(|f| f.function == n).unwrap();
+    let g = p.groups.iter().find(|g| g.frames().iter().any(|f| f.function == "main.blockedSender")).unwrap();
+    let pos = |n: &str| g.frames().iter().position(|f| f.function == n).unwrap();
     assert!(pos("main.blockedSender") < pos("main.startGoroutines.func2"));
-    assert_eq!(g.count, 3);
-    assert!(g.frames[0].function.starts_with("runtime."));
+    assert_eq!(g.count(), 3);
+    assert!(g.frames()[0].function.starts_with("runtime."));
 }
 
 #[test]
@@ -148,15 +148,15 @@ fn goroutine_debug2_matches_manifest() {
             assert_eq!(t.panic_message, None, "{ctx}");
             assert_eq!(p.total, facts["goroutine_headers"].as_u64().unwrap(), "{ctx}");
             assert_eq!(p.sum_of_groups(), p.total, "{ctx}");
-            let leaked: u64 = p.groups.iter().filter(|g| g.leaked).map(|g| g.count).sum();
+            let leaked: u64 = p.groups.iter().filter(|g| g.leaked()).map(|g| g.count()).sum();
             assert_eq!(leaked, facts["leaked_headers"].as_u64().unwrap_or(0), "{ctx}");
             assert_functions(&ctx, &all_functions(p), &facts["main_functions"]);
-            assert!(p.groups.iter().all(|g| g.state.is_some()));
-            assert!(p.groups.iter().all(|g| g.goids.len() as u64 == g.count.min(16)), "{ctx}");
+            assert!(p.groups.iter().all(|g| g.state().is_some()));
+            assert!(p.groups.iter().all(|g| g.goids().len() as u64 == g.count().min(16)), "{ctx}");
             // Labels are printed in debug=2 headers with tracebacklabels (1.26 opt-in, 1.27 default).
             let labelled =
                 name.contains("tracebacklabels-1") || (ver == "go1.27" && !name.contains("tracebacklabels-0"));
-            let has_labels = p.groups.iter().any(|g| !g.labels.is_empty());
+            let has_labels = p.groups.iter().any(|g| !g.labels().is_empty());
             assert_eq!(has_labels, labelled, "{ctx}");
         }
     }
@@ -165,31 +165,31 @@ fn goroutine_debug2_matches_manifest() {
 #[test]
 fn goroutine_debug2_groups_states_and_creators() {
     let p = parse_goroutine_debug2(&fixture("go1.27", "goroutineleak-debug2.txt")).unwrap();
-    let sender = p.groups.iter().find(|g| g.frames.iter().any(|f| f.function == "main.blockedSender")).unwrap();
-    assert_eq!(sender.count, 3);
-    assert_eq!(sender.state.as_deref(), Some("chan send"));
-    assert!(sender.leaked);
-    assert_eq!(sender.wait_minutes_max, None);
-    assert_eq!(sender.created_by.as_ref().map(|f| f.function.as_str()), Some("main.startGoroutines.func1"));
-    assert!(sender.parent_goid.is_some());
-    let leaker = p.groups.iter().find(|g| g.labels.get("worker") == Some("leaker")).unwrap();
-    assert_eq!(leaker.labels["request id"], "r-1");
-    assert!(leaker.leaked);
-    let wg = p.groups.iter().find(|g| g.frames.iter().any(|f| f.function == "main.waitGroupWaiter")).unwrap();
-    assert_eq!(wg.state.as_deref(), Some("sync.WaitGroup.Wait"));
+    let sender = p.groups.iter().find(|g| g.frames().iter().any(|f| f.function == "main.blockedSender")).unwrap();
+    assert_eq!(sender.count(), 3);
+    assert_eq!(sender.state(), Some("chan send"));
+    assert!(sender.leaked());
+    assert_eq!(sender.wait_minutes_max(), None);
+    assert_eq!(sender.created_by().as_ref().map(|f| f.function.as_str()), Some("main.startGoroutines.func1"));
+    assert!(sender.parent_goid().is_some());
+    let leaker = p.groups.iter().find(|g| g.labels().get("worker") == Some("leaker")).unwrap();
+    assert_eq!(leaker.labels().get("request id").unwrap(), "r-1");
+    assert!(leaker.leaked());
+    let wg = p.groups.iter().find(|g| g.frames().iter().any(|f| f.function == "main.waitGroupWaiter")).unwrap();
+    assert_eq!(wg.state(), Some("sync.WaitGroup.Wait"));
 
     // Go 1.26 experiment with tracebacklabels=1: flags and labels inside the brackets.
     let p =
         parse_goroutine_debug2(&fixture("go1.26-goroutineleakprofile", "goroutineleak-debug2-tracebacklabels-1.txt"))
             .unwrap();
-    let leaker = p.groups.iter().find(|g| g.labels.get("worker") == Some("leaker")).unwrap();
-    assert!(leaker.leaked);
-    assert_eq!(leaker.state.as_deref(), Some("chan receive"));
+    let leaker = p.groups.iter().find(|g| g.labels().get("worker") == Some("leaker")).unwrap();
+    assert!(leaker.leaked());
+    assert_eq!(leaker.state(), Some("chan receive"));
 
     // Go 1.21: WaitGroup.Wait was `semacquire`.
     let p = parse_goroutine_debug2(&fixture("go1.21", "goroutine-debug2.txt")).unwrap();
-    let wg = p.groups.iter().find(|g| g.frames.iter().any(|f| f.function == "main.waitGroupWaiter")).unwrap();
-    assert_eq!(wg.state.as_deref(), Some("semacquire"));
+    let wg = p.groups.iter().find(|g| g.frames().iter().any(|f| f.function == "main.waitGroupWaiter")).unwrap();
+    assert_eq!(wg.state(), Some("semacquire"));
 }
 
 #[test]
@@ -207,9 +207,9 @@ fn panics_match_manifest() {
             assert_functions(&ctx, &all_functions(&t.profile), &facts["main_functions"]);
             // The crashing goroutine is printed first and runs main.reconcileObject.
             let first = t.first_goid.unwrap();
-            let g = t.profile.groups.iter().find(|g| g.goids.contains(&first)).unwrap();
-            assert_eq!(g.state.as_deref(), Some("running"));
-            assert!(g.frames.iter().any(|f| f.function == "main.reconcileObject"));
+            let g = t.profile.groups.iter().find(|g| g.goids().contains(&first)).unwrap();
+            assert_eq!(g.state(), Some("running"));
+            assert!(g.frames().iter().any(|f| f.function == "main.reconcileObject"));
             assert_eq!(detect(&fixture(ver, name)), Ok(ProfileFormat::GoroutineDebug2));
         }
     }
@@ -542,11 +542,11 @@ fn proto_packed_and_unpacked_repeated_fields() {
     let unpacked = parse_goroutine_proto(&hand_built_profile(false), LIMIT, None).unwrap();
     assert_eq!(packed, unpacked);
     assert_eq!(unpacked.total, 7);
-    let g = &unpacked.groups[0];
-    let names: Vec<&str> = g.frames.iter().map(|f| f.function.as_str()).collect();
+    let g = &unpacked.groups.get(0).unwrap();
+    let names: Vec<&str> = g.frames().iter().map(|f| f.function.as_str()).collect();
     assert_eq!(names, ["main.leaf", "main.caller", "main.root"]);
-    assert_eq!(g.frames[0], Frame::new("main.leaf", "C:\\a\\m.go", 10));
-    assert_eq!(g.labels["worker"], "w 1");
+    assert_eq!(g.frames()[0], Frame::new("main.leaf", "C:\\a\\m.go", 10));
+    assert_eq!(g.labels().get("worker").unwrap(), "w 1");
     // gzipped the same
     assert_eq!(parse_goroutine_proto(&gzip(&hand_built_profile(false)), LIMIT, None).unwrap(), unpacked);
 }
@@ -570,7 +570,7 @@ fn proto_hostile_values() {
     field_bytes(&mut p, 6, b"goroutine");
     let g = parse_goroutine_proto(&p, LIMIT, None).unwrap();
     assert_eq!(g.total, 0);
-    assert!(g.groups[0].frames.is_empty());
+    assert!(g.groups.get(0).unwrap().frames().is_empty());
     // A length prefix far beyond the input must not allocate or panic.
     let mut big = Vec::new();
     varint(&mut big, 2 << 3 | 2);
@@ -620,23 +620,23 @@ fn synthetic_debug2_edge_cases() {
     let p = parse_goroutine_debug2(SYNTH.as_bytes()).unwrap();
     assert_eq!(p.total, 5);
     assert_eq!(p.groups.len(), 3);
-    let main = &p.groups[0];
-    assert_eq!(main.frames, [Frame::new("main.main", "C:/Users/dev/app/main.go", 12)]);
-    let workers = &p.groups[1];
-    assert_eq!(workers.count, 3);
-    assert_eq!(workers.goids, [7, 8, 9]);
-    assert_eq!(workers.wait_minutes_max, Some(45));
-    assert_eq!(workers.wait_minutes_min, Some(0));
-    assert_eq!(workers.frames[0].file, "C:\\Users\\dev\\app\\worker.go");
-    assert_eq!(workers.frames[0].line, 28);
-    assert_eq!(workers.parent_goid, None, "old `created by` form has no parent id");
-    assert_eq!(workers.created_by.as_ref().unwrap().function, "main.start");
-    let odd = &p.groups[2];
-    assert_eq!(odd.state.as_deref(), Some("waiting on a brand new thing"));
-    assert!(odd.locked_to_thread && odd.frames_elided);
-    assert_eq!(odd.wait_minutes_max, Some(2));
-    assert_eq!(odd.parent_goid, Some(1));
-    let names: Vec<&str> = odd.frames.iter().map(|f| f.function.as_str()).collect();
+    let main = &p.groups.get(0).unwrap();
+    assert_eq!(*main.frames(), [Frame::new("main.main", "C:/Users/dev/app/main.go", 12)]);
+    let workers = &p.groups.get(1).unwrap();
+    assert_eq!(workers.count(), 3);
+    assert_eq!(workers.goids(), [7, 8, 9]);
+    assert_eq!(workers.wait_minutes_max(), Some(45));
+    assert_eq!(workers.wait_minutes_min(), Some(0));
+    assert_eq!(workers.frames()[0].file, "C:\\Users\\dev\\app\\worker.go");
+    assert_eq!(workers.frames()[0].line, 28);
+    assert_eq!(workers.parent_goid(), None, "old `created by` form has no parent id");
+    assert_eq!(workers.created_by().as_ref().unwrap().function, "main.start");
+    let odd = &p.groups.get(2).unwrap();
+    assert_eq!(odd.state(), Some("waiting on a brand new thing"));
+    assert!(odd.locked_to_thread() && odd.frames_elided());
+    assert_eq!(odd.wait_minutes_max(), Some(2));
+    assert_eq!(odd.parent_goid(), Some(1));
+    let names: Vec<&str> = odd.frames().iter().map(|f| f.function.as_str()).collect();
     assert_eq!(names, ["main.deep", "main.top"], "ancestor frames are not the stack");
 
     // CRLF line endings give the same result.
@@ -652,7 +652,7 @@ fn truncated_debug2() {
         assert_eq!(t.profile.sum_of_groups(), t.profile.total);
         // a cut line never becomes a frame with a wrong line number
         for g in &t.profile.groups {
-            for f in &g.frames {
+            for f in g.frames() {
                 assert!([12, 28, 5, 99].contains(&f.line), "cut {cut}: {f:?}");
             }
         }
@@ -669,9 +669,9 @@ fn goids_capped_per_group() {
     }
     let p = parse_goroutine_debug2(s.as_bytes()).unwrap();
     assert_eq!(p.groups.len(), 1);
-    assert_eq!(p.groups[0].count, 100);
-    assert_eq!(p.groups[0].goids.len(), GOIDS_PER_GROUP);
-    assert_eq!(p.groups[0].goids[0], 1);
+    assert_eq!(p.groups.get(0).unwrap().count(), 100);
+    assert_eq!(p.groups.get(0).unwrap().goids().len(), GOIDS_PER_GROUP);
+    assert_eq!(p.groups.get(0).unwrap().goids()[0], 1);
 }
 
 #[test]
@@ -680,8 +680,9 @@ fn labels_split_groups() {
              goroutine 2 [select] {w: b}:\nmain.f()\n\t/m.go:1 +0x1\n\n\
              goroutine 3 [select] {w: a}:\nmain.f()\n\t/m.go:1 +0x1\n";
     let p = parse_goroutine_debug2(s.as_bytes()).unwrap();
-    let by: BTreeMap<&str, u64> = p.groups.iter().map(|g| (g.labels["w"].as_str(), g.count)).collect();
-    assert_eq!(by, BTreeMap::from([("a", 2), ("b", 1)]));
+    let by: BTreeMap<String, u64> =
+        p.groups.iter().map(|g| (g.labels().get("w").unwrap().to_string(), g.count())).collect();
+    assert_eq!(by, BTreeMap::from([("a".to_string(), 2), ("b".to_string(), 1)]));
 }
 
 #[test]
@@ -691,7 +692,7 @@ fn fatal_error_traceback() {
     let t = parse_traceback(s.as_bytes()).unwrap();
     assert_eq!(t.panic_message.as_deref(), Some("fatal error: all goroutines are asleep - deadlock!"));
     assert_eq!(t.profile.total, 1);
-    assert_eq!(t.profile.groups[0].frames.len(), 1);
+    assert_eq!(t.profile.groups.get(0).unwrap().frames().len(), 1);
 }
 
 #[test]
@@ -737,15 +738,15 @@ fn parse_with_options() {
     opts.leak_profile = Some(true);
     // debug=1 from the goroutine endpoint, caller says leak: profile and groups follow
     let Ok(Profile::Goroutine(g)) = parse_with(&fixture("go1.27", "goroutine-debug1.txt"), &opts) else { panic!() };
-    assert!(g.leak_profile && g.groups.iter().all(|g| g.leaked));
+    assert!(g.leak_profile && g.groups.iter().all(|g| g.leaked()));
     // a goroutineleak?debug=2 dump keeps its per-goroutine markers
     let Ok(Profile::Goroutine(g)) = parse_with(&fixture("go1.27", "goroutineleak-debug2.txt"), &opts) else { panic!() };
     assert!(!g.leak_profile);
-    assert_eq!(g.groups.iter().filter(|g| g.leaked).map(|g| g.count).sum::<u64>(), 10);
-    assert!(g.groups.iter().any(|g| !g.leaked));
+    assert_eq!(g.groups.iter().filter(|g| g.leaked()).map(|g| g.count()).sum::<u64>(), 10);
+    assert!(g.groups.iter().any(|g| !g.leaked()));
     opts.leak_profile = Some(false);
     let Ok(Profile::Goroutine(g)) = parse_with(&fixture("go1.27", "goroutineleak.pb.gz"), &opts) else { panic!() };
-    assert!(!g.leak_profile && g.groups.iter().all(|g| !g.leaked));
+    assert!(!g.leak_profile && g.groups.iter().all(|g| !g.leaked()));
 }
 
 #[test]
@@ -774,7 +775,7 @@ fn proto_frames_share_function_strings() {
     // Every sample of a profile points at the same few functions: their frames share strings.
     let p = parse_goroutine_proto(&fixture("go1.27", "goroutine.pb.gz"), 1 << 30, None).unwrap();
     let gopark: Vec<&Frame> =
-        p.groups.iter().flat_map(|g| &g.frames).filter(|f| f.function == "runtime.gopark").collect();
+        p.groups.iter().flat_map(|g| g.frames()).filter(|f| f.function == "runtime.gopark").collect();
     assert!(gopark.len() > 1, "{gopark:?}");
     assert!(gopark.windows(2).all(|w| std::ptr::eq(w[0].function.as_ptr(), w[1].function.as_ptr())));
 }
@@ -792,9 +793,9 @@ fn samples_share_one_stack_allocation() {
     field_bytes(&mut p, 2, &s);
     let g = parse_goroutine_proto(&p, LIMIT, None).unwrap().groups;
     assert_eq!(g.len(), 2);
-    assert_eq!(g[0].frames.len(), 3);
-    assert!(Stack::ptr_eq(&g[0].frames, &g[1].frames), "one stack for both samples");
-    assert_eq!((g[0].labels.len(), g[1].labels.len()), (1, 0));
+    assert_eq!(g.get(0).unwrap().frames().len(), 3);
+    assert!(Stack::ptr_eq(g.get(0).unwrap().frames(), g.get(1).unwrap().frames()), "one stack for both samples");
+    assert_eq!((g.get(0).unwrap().labels().len(), g.get(1).unwrap().labels().len()), (1, 0));
 
     // debug=1: same frames, different labels; same labels on two stacks
     let d1 = "goroutine profile: total 6\n\
@@ -803,29 +804,34 @@ fn samples_share_one_stack_allocation() {
               3 @ 0x3\n# labels: {\"w\":\"a\"}\n#\t0x3\tmain.h+0x1\t/m.go:3\n\n";
     let g = parse_goroutine_debug1(d1.as_bytes()).unwrap().groups;
     assert_eq!(g.len(), 3);
-    assert!(Stack::ptr_eq(&g[0].frames, &g[1].frames));
-    assert!(!Stack::ptr_eq(&g[0].frames, &g[2].frames));
-    assert_eq!(g[2].frames[0], Frame::new("main.h", "/m.go", 3));
-    assert!(Labels::ptr_eq(&g[0].labels, &g[2].labels) && g[0].labels["w"] == "a" && g[1].labels["w"] == "b");
+    assert!(Stack::ptr_eq(g.get(0).unwrap().frames(), g.get(1).unwrap().frames()));
+    assert!(!Stack::ptr_eq(g.get(0).unwrap().frames(), g.get(2).unwrap().frames()));
+    assert_eq!(g.get(2).unwrap().frames()[0], Frame::new("main.h", "/m.go", 3));
+    assert!(
+        Labels::ptr_eq(&g.get(0).unwrap().labels(), &g.get(2).unwrap().labels())
+            && g.get(0).unwrap().labels().get("w").unwrap() == "a"
+            && g.get(1).unwrap().labels().get("w").unwrap() == "b"
+    );
 
     // debug=2: two groups (states differ) with one stack
     let d2 = "goroutine 1 [select]:\nmain.f()\n\t/m.go:1 +0x1\n\n\
               goroutine 2 [chan receive]:\nmain.f()\n\t/m.go:1 +0x1\n";
     let g = parse_goroutine_debug2(d2.as_bytes()).unwrap().groups;
     assert_eq!(g.len(), 2);
-    assert!(Stack::ptr_eq(&g[0].frames, &g[1].frames));
+    assert!(Stack::ptr_eq(g.get(0).unwrap().frames(), g.get(1).unwrap().frames()));
 }
 
 #[test]
 fn model_sizes() {
     use std::mem::size_of;
-    // Stack and Labels are one (fat) pointer, the empty ones allocate nothing.
+    // A stack is one (fat) pointer, labels a pointer or a table and a set number; the empty
+    // ones allocate nothing.
     assert_eq!(size_of::<Stack>(), 16);
-    assert_eq!(size_of::<Labels>(), 16);
+    assert_eq!(size_of::<Labels>(), 24);
     assert_eq!(size_of::<Frame>(), 40);
-    // A group per proto sample: 184 bytes (was 192 with a `Vec<Frame>` and a `BTreeMap`, plus
-    // their heap blocks per group). Most of it is debug=2-only fields.
-    assert!(size_of::<GoroutineGroup>() <= 184, "{}", size_of::<GoroutineGroup>());
+    // Profiles keep groups in columns (count, stack, label set, flags: 17 bytes a group), not
+    // as the 184-byte owned `GoroutineGroup` (most of it debug=2-only fields).
+    assert!(size_of::<GoroutineGroup>() <= 192, "{}", size_of::<GoroutineGroup>());
     assert!(Stack::default().is_empty() && Labels::default().is_empty());
 }
 
@@ -894,9 +900,9 @@ fn identical_proto_samples_are_one_group() {
     let base = parse_goroutine_proto(&hand_built_profile(true), LIMIT, None).unwrap();
     let g = parse_goroutine_proto(&gzip(&p), LIMIT, None).unwrap();
     assert_eq!(g.groups.len(), base.groups.len() + 2, "{:#?}", g.groups);
-    let unlabelled: Vec<_> = g.groups.iter().filter(|g| g.labels.is_empty()).collect();
+    let unlabelled: Vec<_> = g.groups.iter().filter(|g| g.labels().is_empty()).collect();
     assert_eq!(unlabelled.len(), 1);
-    assert_eq!(unlabelled[0].count, 10);
+    assert_eq!(unlabelled[0].count(), 10);
     assert_eq!(g.total, base.total + 15);
     assert_eq!(g.sum_of_groups(), g.total);
 }
@@ -907,7 +913,7 @@ fn identical_debug1_records_are_one_group() {
     let text = format!("goroutine profile: total 10\n{}", rec.repeat(10));
     let p = parse_goroutine_debug1(text.as_bytes()).unwrap();
     assert_eq!(p.groups.len(), 1);
-    assert_eq!((p.groups[0].count, p.total), (10, 10));
+    assert_eq!((p.groups.get(0).unwrap().count(), p.total), (10, 10));
 }
 
 #[test]
@@ -923,27 +929,27 @@ fn amplification_proto_is_refused() {
     // under the cap it parses, every stack distinct
     let p = parse_goroutine_proto(&hostile::gzip(&hostile::amplification(100, 1_000)), LIMIT, None).unwrap();
     assert_eq!(p.groups.len(), 100);
-    assert!(p.groups.iter().all(|g| g.frames.len() == 1_000 && !g.frames_elided));
+    assert!(p.groups.iter().all(|g| g.frames().len() == 1_000 && !g.frames_elided()));
 }
 
 #[test]
 fn deep_stacks_are_cut_at_the_runtime_maximum() {
     let p = parse_goroutine_proto(&hostile::gzip(&hostile::deep_stack(5_000)), LIMIT, None).unwrap();
     assert_eq!(p.groups.len(), 1);
-    assert_eq!(p.groups[0].frames.len(), limits::MAX_STACK_DEPTH);
-    assert!(p.groups[0].frames_elided);
+    assert_eq!(p.groups.get(0).unwrap().frames().len(), limits::MAX_STACK_DEPTH);
+    assert!(p.groups.get(0).unwrap().frames_elided());
     // innermost frames are kept
-    assert_eq!(p.groups[0].frames[0].line, 1);
+    assert_eq!(p.groups.get(0).unwrap().frames()[0].line, 1);
     let p = parse_goroutine_debug1(&hostile::deep_debug1(5_000)).unwrap();
-    assert_eq!(p.groups[0].frames.len(), limits::MAX_STACK_DEPTH);
-    assert!(p.groups[0].frames_elided);
+    assert_eq!(p.groups.get(0).unwrap().frames().len(), limits::MAX_STACK_DEPTH);
+    assert!(p.groups.get(0).unwrap().frames_elided());
     let p = parse_goroutine_debug2(&hostile::deep_debug2(5_000)).unwrap();
-    assert_eq!(p.groups[0].frames.len(), limits::MAX_TRACEBACK_FRAMES);
-    assert!(p.groups[0].frames_elided);
-    assert_eq!(p.groups[0].created_by.as_ref().map(|f| f.function.as_str()), Some("main.main"));
+    assert_eq!(p.groups.get(0).unwrap().frames().len(), limits::MAX_TRACEBACK_FRAMES);
+    assert!(p.groups.get(0).unwrap().frames_elided());
+    assert_eq!(p.groups.get(0).unwrap().created_by().as_ref().map(|f| f.function.as_str()), Some("main.main"));
     // a stack at the maximum is not marked
     let p = parse_goroutine_proto(&hostile::deep_stack(1_024), LIMIT, None).unwrap();
-    assert!(!p.groups[0].frames_elided);
+    assert!(!p.groups.get(0).unwrap().frames_elided());
 }
 
 #[test]
@@ -953,7 +959,7 @@ fn distinct_label_values_over_the_cap_are_refused() {
     // under it: one group per label value, one shared stack
     let p = parse_goroutine_proto(&hostile::distinct_labels(1_000), LIMIT, None).unwrap();
     assert_eq!(p.groups.len(), 1_000);
-    assert!(Stack::ptr_eq(&p.groups[0].frames, &p.groups[999].frames));
+    assert!(Stack::ptr_eq(p.groups.get(0).unwrap().frames(), p.groups.get(999).unwrap().frames()));
     // debug=1: label sets are capped as well
     let mut text = String::from("goroutine profile: total 1\n");
     for i in 0..=limits::MAX_LABEL_SETS {
@@ -973,13 +979,13 @@ fn megabyte_names_are_refused() {
     too_complex(parse_goroutine_debug2(d2.as_bytes()));
     // names up to the cap are kept whole
     let p = parse_goroutine_proto(&hostile::long_names(2, 1 << 10), LIMIT, None).unwrap();
-    assert_eq!(p.groups[0].frames[0].function.len(), 1 << 10);
+    assert_eq!(p.groups.get(0).unwrap().frames()[0].function.len(), 1 << 10);
 }
 
 #[test]
 fn invalid_utf8_names_are_replaced() {
     let p = parse_goroutine_proto(&hostile::gzip(&hostile::invalid_utf8()), LIMIT, None).unwrap();
-    let f = &p.groups[0].frames;
+    let f = &p.groups.get(0).unwrap().frames();
     assert_eq!(f[0].function, "main.\u{fffd}(bad");
     assert_eq!(f[0].file, "/app/\u{fffd}\u{fffd}main.go");
     assert_eq!(f[1].function, "main.ok");
@@ -993,9 +999,9 @@ fn every_hostile_kind_is_bounded_or_refused() {
         let body = hostile::generate(kind);
         match parse(&body, LIMIT) {
             Ok(Profile::Goroutine(p)) => {
-                let frames: usize = p.groups.iter().map(|g| g.frames.len()).sum();
+                let frames: usize = p.groups.iter().map(|g| g.frames().len()).sum();
                 assert!(p.groups.len() <= limits::MAX_SAMPLES, "{kind:?}");
-                assert!(p.groups.iter().all(|g| g.frames.len() <= limits::MAX_STACK_DEPTH), "{kind:?}");
+                assert!(p.groups.iter().all(|g| g.frames().len() <= limits::MAX_STACK_DEPTH), "{kind:?}");
                 assert!(frames <= limits::MAX_STACK_FRAMES, "{kind:?}");
             }
             Ok(other) => panic!("{kind:?}: {other:?}"),
@@ -1015,8 +1021,8 @@ fn pasted_debug1_without_header() {
     let p = parse_goroutine_debug1(&data).unwrap();
     assert_eq!(p.groups.len(), 2);
     assert_eq!(p.total, 4, "no header: the sum of the records");
-    assert_eq!(p.groups[0].labels["job"], "resize");
-    assert_eq!(p.groups[0].frames[0], Frame::new("main.(*Pool).wait", "/srv/pool/pool.go", 88));
+    assert_eq!(p.groups.get(0).unwrap().labels().get("job").unwrap(), "resize");
+    assert_eq!(p.groups.get(0).unwrap().frames()[0], Frame::new("main.(*Pool).wait", "/srv/pool/pool.go", 88));
     // mutex/block and heap records are not taken for headerless goroutine records
     assert_ne!(detect(b"1234 5 @ 0x1 0x2\n"), Ok(ProfileFormat::GoroutineDebug1));
     assert_ne!(detect(b"1: 2 [3: 4] @ 0x1\n"), Ok(ProfileFormat::GoroutineDebug1));
@@ -1027,10 +1033,10 @@ fn pasted_debug1_with_spaces() {
     let p = parse_goroutine_debug1(&pasted("debug1-spaces.txt")).unwrap();
     assert_eq!(p.total, 5);
     assert_eq!(p.groups.len(), 2);
-    assert_eq!(p.groups[0].count, 4);
-    assert_eq!(p.groups[0].frames[1], Frame::new("main.worker", "/srv/pool/worker.go", 21));
+    assert_eq!(p.groups.get(0).unwrap().count(), 4);
+    assert_eq!(p.groups.get(0).unwrap().frames()[1], Frame::new("main.worker", "/srv/pool/worker.go", 21));
     assert_eq!(
-        p.groups[1].frames[0],
+        p.groups.get(1).unwrap().frames()[0],
         Frame::new("net/http.(*Server).Serve", "/usr/local/go/src/net/http/server.go", 3360)
     );
 }
@@ -1043,9 +1049,9 @@ fn pasted_debug2_excerpt_without_final_newline() {
     assert!(!t.truncated);
     assert_eq!(t.profile.total, 2);
     assert_eq!(t.profile.groups.len(), 1, "same state, stack and creator");
-    let g = &t.profile.groups[0];
-    assert_eq!((g.count, g.wait_minutes_max), (2, Some(12)));
-    assert_eq!(g.created_by, Some(Frame::new("main.startWorkers", "/srv/pool/worker.go", 12)));
+    let g = &t.profile.groups.get(0).unwrap();
+    assert_eq!((g.count(), g.wait_minutes_max()), (2, Some(12)));
+    assert_eq!(g.created_by(), Some(&Frame::new("main.startWorkers", "/srv/pool/worker.go", 12)));
     // a last line cut inside the file name is still not trusted
     let cut = &data[..data.len() - 12];
     let t = parse_traceback(cut).unwrap();
@@ -1057,10 +1063,63 @@ fn pasted_debug2_excerpt_without_final_newline() {
 fn pasted_debug2_with_spaces() {
     let p = parse_goroutine_debug2(&pasted("debug2-spaces.txt")).unwrap();
     assert_eq!(p.total, 2);
-    let worker = p.groups.iter().find(|g| g.state.as_deref() == Some("chan receive")).unwrap();
-    assert_eq!(worker.frames[0], Frame::new("main.(*Pool).wait", "/srv/pool/pool.go", 88));
-    assert_eq!(worker.frames.len(), 2);
-    assert_eq!(worker.created_by, Some(Frame::new("main.startWorkers", "/srv/pool/worker.go", 12)));
-    let io = p.groups.iter().find(|g| g.state.as_deref() == Some("IO wait")).unwrap();
-    assert_eq!(io.frames[1].file, "/usr/local/go/src/net/http/server.go");
+    let worker = p.groups.iter().find(|g| g.state() == Some("chan receive")).unwrap();
+    assert_eq!(worker.frames()[0], Frame::new("main.(*Pool).wait", "/srv/pool/pool.go", 88));
+    assert_eq!(worker.frames().len(), 2);
+    assert_eq!(worker.created_by(), Some(&Frame::new("main.startWorkers", "/srv/pool/worker.go", 12)));
+    let io = p.groups.iter().find(|g| g.state() == Some("IO wait")).unwrap();
+    assert_eq!(io.frames()[1].file, "/usr/local/go/src/net/http/server.go");
+}
+
+// ---- the streaming goroutine proto decoder (issue 9) ----
+
+#[test]
+fn proto_fed_in_chunks_of_any_size_equals_one_piece() {
+    // Every chunk size, including one byte at a time: fields cut anywhere, headers included.
+    let plain = gunzip_limited(&fixture("go1.26", "goroutine.pb.gz"), LIMIT).unwrap().into_owned();
+    let whole = parse_goroutine_proto(&plain, LIMIT, None).unwrap();
+    for size in [1, 2, 3, 7, 64, 1000, plain.len()] {
+        let mut d = Vec::new();
+        let mut splitter = wire::Splitter::default();
+        for chunk in plain.chunks(size) {
+            splitter
+                .feed(chunk, &mut |field, payload| {
+                    d.push((field, payload.to_vec()));
+                    Ok(())
+                })
+                .unwrap();
+        }
+        splitter.finish().unwrap();
+        let mut again = Vec::new();
+        for (field, payload) in &d {
+            // re-encode each field as it was split: tag, length, payload
+            varint(&mut again, u64::from(*field) << 3 | 2);
+            varint(&mut again, payload.len() as u64);
+            again.extend_from_slice(payload);
+        }
+        assert_eq!(parse_goroutine_proto(&again, LIMIT, None).unwrap(), whole, "chunk size {size}");
+    }
+    // A message cut in the middle of a field is refused, not read as a shorter profile.
+    let cut = plain.get(..plain.len() - 1).unwrap();
+    assert_eq!(parse_goroutine_proto(cut, LIMIT, None).unwrap_err().reason(), "BadProto");
+}
+
+#[test]
+fn proto_counts_beyond_u32_are_kept_exactly() {
+    use hostile::gzip;
+    let mut p = hand_built_profile(true);
+    let big = u64::from(u32::MAX) + 5;
+    for count in [big, 7, big] {
+        let mut s = Vec::new();
+        let mut ids = Vec::new();
+        varint(&mut ids, 1);
+        field_bytes(&mut s, 1, &ids);
+        field_varint(&mut s, 2, count);
+        field_bytes(&mut p, 2, &s);
+    }
+    let base = parse_goroutine_proto(&hand_built_profile(true), LIMIT, None).unwrap();
+    let g = parse_goroutine_proto(&gzip(&p), LIMIT, None).unwrap();
+    assert_eq!(g.total, base.total + 2 * big + 7);
+    assert_eq!(g.sum_of_groups(), g.total);
+    assert!(g.groups.iter().any(|x| x.count() == 2 * big + 7), "{:?}", g.groups);
 }

@@ -118,6 +118,7 @@ impl<'a> Profile<'a> {
         self.values.get(s.values.clone()).unwrap_or_default()
     }
 
+    #[cfg(test)]
     pub fn sample_labels(&self, s: &Sample<'_>) -> &[Label] {
         self.labels.get(s.labels.clone()).unwrap_or_default()
     }
@@ -299,7 +300,7 @@ fn cap(len: usize, limit: usize, what: &'static str) -> Result<(), ParseError> {
     if len >= limit { Err(too_complex(what, limit)) } else { Ok(()) }
 }
 
-fn value_type(b: &[u8]) -> Result<ValueType, ParseError> {
+pub(super) fn value_type(b: &[u8]) -> Result<ValueType, ParseError> {
     let mut v = ValueType::default();
     let mut r = Reader::new(b);
     while !r.done() {
@@ -357,7 +358,7 @@ fn sample<'a>(b: &'a [u8], p: &mut Profile<'a>) -> Result<(), ParseError> {
     Ok(())
 }
 
-fn label(b: &[u8]) -> Result<Label, ParseError> {
+pub(super) fn label(b: &[u8]) -> Result<Label, ParseError> {
     let mut l = Label::default();
     let mut r = Reader::new(b);
     while !r.done() {
@@ -390,7 +391,7 @@ fn location(b: &[u8], p: &mut Profile<'_>) -> Result<(), ParseError> {
     Ok(())
 }
 
-fn line(b: &[u8]) -> Result<Line, ParseError> {
+pub(super) fn line(b: &[u8]) -> Result<Line, ParseError> {
     let mut l = Line::default();
     let mut r = Reader::new(b);
     while !r.done() {
@@ -404,7 +405,7 @@ fn line(b: &[u8]) -> Result<Line, ParseError> {
     Ok(l)
 }
 
-fn function(b: &[u8]) -> Result<Function, ParseError> {
+pub(super) fn function(b: &[u8]) -> Result<Function, ParseError> {
     let mut f = Function::default();
     let mut r = Reader::new(b);
     while !r.done() {
@@ -417,6 +418,196 @@ fn function(b: &[u8]) -> Result<Function, ParseError> {
         }
     }
     Ok(f)
+}
+
+/// Splits a profile.proto that arrives in chunks into its top-level fields: each complete
+/// message field (`field`, payload) goes to the visitor as soon as its bytes are in; only an
+/// incomplete field's bytes are kept between chunks. Scalar top-level fields are skipped.
+/// What [`Splitter`] calls with each top-level message field: (field number, payload).
+pub(super) type Visit<'v> = dyn FnMut(u32, &[u8]) -> Result<(), ParseError> + 'v;
+
+#[derive(Default)]
+pub(super) struct Splitter {
+    pending: Vec<u8>,
+}
+
+/// A varint at `pos`: `Ok(None)` when the buffer ends inside it.
+fn try_varint(buf: &[u8], pos: usize) -> Result<Option<(u64, usize)>, ParseError> {
+    let mut r = Reader { buf, pos };
+    match r.varint() {
+        Ok(v) => Ok(Some((v, r.pos))),
+        Err(_)
+            if buf.len().saturating_sub(pos) < 10 && buf.get(pos..).is_some_and(|b| b.iter().all(|c| *c >= 0x80)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Splitter {
+    /// Feeds the next chunk; calls `visit(field, payload)` for every message field it completes.
+    /// A field cut by the chunk's end is completed from the next chunk's first bytes, so only
+    /// that field is ever copied.
+    pub fn feed(&mut self, chunk: &[u8], visit: &mut Visit<'_>) -> Result<(), ParseError> {
+        let mut rest = chunk;
+        while !self.pending.is_empty() && !rest.is_empty() {
+            // The pending field's size once its header is in; until then, a few bytes at a time.
+            let want = match field_len(&self.pending)? {
+                Some(total) => total.saturating_sub(self.pending.len()),
+                None => 16,
+            };
+            let (head, tail) = rest.split_at(want.min(rest.len()));
+            self.pending.extend_from_slice(head);
+            rest = tail;
+            let used = split(&self.pending, visit)?;
+            self.pending.drain(..used);
+        }
+        if self.pending.is_empty() {
+            let used = split(rest, visit)?;
+            self.pending.extend_from_slice(rest.get(used..).unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    /// The input ended: a field left incomplete is a truncated message.
+    pub fn finish(&self) -> Result<(), ParseError> {
+        if self.pending.is_empty() { Ok(()) } else { Err(err("truncated message")) }
+    }
+}
+
+/// The size of the field at the start of `buf` (header included), once its header is complete.
+fn field_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
+    let Some((tag, after_tag)) = try_varint(buf, 0)? else { return Ok(None) };
+    Ok(match (tag & 7) as u8 {
+        VARINT => try_varint(buf, after_tag)?.map(|(_, end)| end),
+        FIXED64 => Some(after_tag + 8),
+        FIXED32 => Some(after_tag + 4),
+        LEN => match try_varint(buf, after_tag)? {
+            Some((len, start)) => {
+                Some(start.saturating_add(usize::try_from(len).map_err(|_| err("length out of range"))?))
+            }
+            None => None,
+        },
+        _ => return Err(err("unsupported wire type")),
+    })
+}
+
+/// Visits the complete fields at the start of `buf`; returns how many bytes they took.
+fn split(buf: &[u8], visit: &mut Visit<'_>) -> Result<usize, ParseError> {
+    let mut pos = 0;
+    while pos < buf.len() {
+        let Some((tag, after_tag)) = try_varint(buf, pos)? else { break };
+        let field = u32::try_from(tag >> 3).map_err(|_| err("field number out of range"))?;
+        if field == 0 {
+            return Err(err("field number 0"));
+        }
+        let end = match (tag & 7) as u8 {
+            VARINT => match try_varint(buf, after_tag)? {
+                Some((_, end)) => end,
+                None => break,
+            },
+            FIXED64 => after_tag + 8,
+            FIXED32 => after_tag + 4,
+            LEN => {
+                let Some((len, start)) = try_varint(buf, after_tag)? else { break };
+                let len = usize::try_from(len).map_err(|_| err("length out of range"))?;
+                let end = start.checked_add(len).ok_or_else(|| err("length out of range"))?;
+                let Some(payload) = buf.get(start..end) else { break };
+                visit(field, payload)?;
+                end
+            }
+            _ => return Err(err("unsupported wire type")),
+        };
+        if end > buf.len() {
+            break;
+        }
+        if (tag & 7) as u8 != LEN && matches!(field, 1 | 2 | 4 | 5 | 6) {
+            return Err(err("invalid wire type for a message field"));
+        }
+        pos = end;
+    }
+    Ok(pos)
+}
+
+/// One sample for the streaming decoder: the bytes of its location-id fields (as
+/// [`Sample::location_bytes`]: equal bytes, equal ids) and how many ids they hold, its first
+/// value, its labels onto `labels` (cleared first). The ids are validated, not decoded.
+pub(super) fn sample_parts<'b>(
+    b: &'b [u8],
+    first_value: &mut Option<i64>,
+    labels: &mut Vec<Label>,
+) -> Result<(&'b [u8], usize), ParseError> {
+    labels.clear();
+    *first_value = None;
+    let mut count = 0usize;
+    let mut locations: Option<Range<usize>> = None;
+    let mut r = Reader::new(b);
+    while !r.done() {
+        let field_start = r.pos;
+        match r.tag()? {
+            (1, w) => {
+                if w == LEN {
+                    count += r.packed_count()?;
+                } else {
+                    r.repeated(w, |_| count += 1)?;
+                }
+                let start = locations.as_ref().map_or(field_start, |l| l.start);
+                locations = Some(start..r.pos);
+            }
+            (2, w) => r.repeated(w, |v| {
+                first_value.get_or_insert(v as i64);
+            })?,
+            (3, w) => {
+                if labels.len() >= MAX_TABLE_ENTRIES {
+                    return Err(too_complex("sample labels", MAX_TABLE_ENTRIES));
+                }
+                labels.push(label(r.message(w)?)?);
+            }
+            (_, w) => r.skip(w)?,
+        }
+    }
+    Ok((locations.and_then(|l| b.get(l)).unwrap_or_default(), count))
+}
+
+/// The first `max` location ids of bytes from [`sample_parts`], onto `out` (cleared first).
+pub(super) fn location_ids(bytes: &[u8], max: usize, out: &mut Vec<u64>) {
+    out.clear();
+    let mut r = Reader::new(bytes);
+    // `sample_parts` validated these bytes: an error here cannot happen, and would only end
+    // the list early.
+    while !r.done() && out.len() < max {
+        let step = match r.tag() {
+            Ok((1, w)) => r.repeated(w, |v| {
+                if out.len() < max {
+                    out.push(v);
+                }
+            }),
+            Ok((_, w)) => r.skip(w),
+            Err(e) => Err(e),
+        };
+        if step.is_err() {
+            break;
+        }
+    }
+}
+
+/// One location for the streaming decoder: its id, its lines onto `lines` (appended).
+pub(super) fn location_parts(b: &[u8], lines: &mut Vec<Line>) -> Result<u64, ParseError> {
+    let mut id = 0;
+    let mut r = Reader::new(b);
+    while !r.done() {
+        match r.tag()? {
+            (1, w) => id = r.scalar(w)?,
+            (2 | 3 | 5, w) => drop(r.scalar(w)?),
+            (4, w) => {
+                cap(lines.len(), MAX_TABLE_ENTRIES, "location lines")?;
+                lines.push(line(r.message(w)?)?);
+            }
+            (_, w) => r.skip(w)?,
+        }
+    }
+    Ok(id)
 }
 
 #[cfg(test)]

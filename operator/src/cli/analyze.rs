@@ -497,15 +497,15 @@ fn frame_json(f: &gohealth_pprof::model::Frame) -> Value {
 
 fn groups_json(p: &GoroutineProfile) -> (Vec<Value>, usize) {
     let mut groups: Vec<_> = p.groups.iter().collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count()));
     let omitted = groups.len().saturating_sub(MAX_GROUPS);
     let out = groups
         .into_iter()
         .take(MAX_GROUPS)
         .map(|g| {
-            let site = site_frame(&g.frames).map(|(f, _)| format!("{} ({}:{})", f.function, f.file, f.line));
-            let kind = block_kind(g);
-            let state = match &g.state {
+            let site = site_frame(g.frames()).map(|(f, _)| format!("{} ({}:{})", f.function, f.file, f.line));
+            let kind = block_kind(&g);
+            let state = match g.state() {
                 Some(s) => normalize_state(s),
                 None if kind.is_blocked() => kind.describe().to_string(),
                 None => String::new(),
@@ -513,12 +513,12 @@ fn groups_json(p: &GoroutineProfile) -> (Vec<Value>, usize) {
             json!({
                 "site": site,
                 "state": if state.is_empty() { Value::Null } else { Value::String(state) },
-                "count": g.count,
-                "waitMinutes": g.wait_minutes_max,
-                "leaked": g.leaked,
-                "createdBy": g.created_by.as_ref().map(frame_json),
-                "labels": g.labels,
-                "frames": g.frames.iter().map(frame_json).collect::<Vec<_>>(),
+                "count": g.count(),
+                "waitMinutes": g.wait_minutes_max(),
+                "leaked": g.leaked(),
+                "createdBy": g.created_by().map(frame_json),
+                "labels": g.labels(),
+                "frames": g.frames().iter().map(frame_json).collect::<Vec<_>>(),
             })
         })
         .collect();

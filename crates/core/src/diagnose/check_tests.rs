@@ -46,7 +46,7 @@ fn some_minutes(mut g: GoroutineGroup, m: u64) -> GoroutineGroup {
 
 fn profile(groups: Vec<GoroutineGroup>) -> GoroutineProfile {
     let total = groups.iter().map(|g| g.count).sum::<u64>() + 3;
-    GoroutineProfile { total, groups, leak_profile: false }
+    GoroutineProfile { total, groups: groups.into(), leak_profile: false }
 }
 
 const LEAKY: &str = "gohealth.dev/e2e/fleet/cmd/leaky/main.go";
@@ -150,7 +150,7 @@ fn snap_full(at: i64, groups: Vec<GoroutineGroup>, num_gc: Option<u64>) -> Snaps
     let p = profile(groups);
     Snapshot {
         at,
-        goroutines: Some(GoroutineProfile { groups: Vec::new(), ..p.clone() }),
+        goroutines: Some(GoroutineProfile { groups: Default::default(), ..p.clone() }),
         goroutines_full: Some(p),
         mem_stats: num_gc.map(|n| MemStats {
             num_gc: Some(n),
@@ -438,7 +438,8 @@ fn proven_leaks_from_goroutineleak_profile() {
         groups: vec![
             group(60, None, vec![fr("main.fetchWithTimeout.func1", LEAKY, 47)]),
             group(6, None, vec![fr("main.waitForever", LEAKY, 70)]),
-        ],
+        ]
+        .into(),
         leak_profile: true,
     });
     let f = run(&[s], &ChecksConfig::default());
@@ -568,7 +569,7 @@ fn goroutine_growth_needs_a_steady_slope_over_min_samples() {
     let checks = ChecksConfig::default();
     let tot = |at: i64, n: u64| Snapshot {
         at,
-        goroutines: Some(GoroutineProfile { total: n, groups: vec![], leak_profile: false }),
+        goroutines: Some(GoroutineProfile { total: n, groups: vec![].into(), leak_profile: false }),
         ..Default::default()
     };
     let rising: Vec<Snapshot> = (0..4).map(|i| tot(T0 + i * 300, 100 + i as u64 * 50)).collect();

@@ -7,7 +7,7 @@
 
 use crate::finding::{CheckId, Confidence, Finding, Severity};
 
-use super::site::{block_kind, goexit_index, normalize_state, sites_where};
+use super::site::{block_kind_of, goexit_index, normalize_state, sites_where};
 use super::{Input, created_by_text, site_finding, thousands};
 
 pub(crate) fn check(input: &Input) -> Vec<Finding> {
@@ -19,19 +19,15 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         return Vec::new();
     };
     let sites = sites_where(profile, |g| {
-        let running = g.state.as_deref().is_some_and(|s| matches!(normalize_state(s).as_str(), "running" | "runnable"));
-        goexit_index(&g.frames).is_some() && !running
+        let running = g.state().is_some_and(|s| matches!(normalize_state(s).as_str(), "running" | "runnable"));
+        goexit_index(g.frames()).is_some() && !running
     });
     let mut out = Vec::new();
     for site in sites.iter().filter(|s| s.count >= cfg.min_goroutines) {
         let caller = site.goexit_caller.as_ref();
         let caller_text =
             caller.map(|c| format!("{} ({}:{})", c.function, c.file, c.line)).unwrap_or_else(|| "its caller".into());
-        let kind = block_kind(&gohealth_pprof::model::GoroutineGroup {
-            state: site.states.iter().next().cloned(),
-            frames: site.frames.clone(),
-            ..Default::default()
-        });
+        let kind = block_kind_of(site.states.iter().next().map(String::as_str), &site.frames);
         let message = format!(
             "{} goroutines are stuck in deferred call {} ({}){}: runtime.Goexit, called from {caller_text}, ran the deferred calls and this one blocks in {}, so the goroutines never exit. Do not call runtime.Goexit (or t.FailNow) where deferred cleanup can block; make the deferred cleanup non-blocking or bounded (select with ctx.Done()/a timeout).",
             thousands(site.count),

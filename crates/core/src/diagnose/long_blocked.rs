@@ -17,10 +17,10 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         return skipped(input);
     };
     let threshold = cfg.min_wait_minutes.max(1);
-    let sites = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_max.unwrap_or(0) >= threshold);
+    let sites = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_max().unwrap_or(0) >= threshold);
     // debug=2 groups merge goroutines of one stack whatever their minutes: a group whose shortest
     // wait is under the threshold counts toward an upper bound only.
-    let sure = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_min.unwrap_or(0) >= threshold);
+    let sure = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_min().unwrap_or(0) >= threshold);
     sites
         .iter()
         .filter(|s| s.count >= cfg.min_goroutines)

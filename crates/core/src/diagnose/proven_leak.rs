@@ -15,7 +15,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     let (sites, source) = match (&input.snapshot.leaks, &input.snapshot.goroutines_full) {
         (Some(leaks), _) => (all_sites(leaks), "goroutineleak profile"),
         (None, Some(full)) => (
-            sites_where(full, |g| g.leaked || g.state.as_deref().is_some_and(super::site::state_is_leaked)),
+            sites_where(full, |g| g.leaked() || g.state().is_some_and(super::site::state_is_leaked)),
             "(leaked) marks in goroutine?debug=2",
         ),
         (None, None) => return Vec::new(),

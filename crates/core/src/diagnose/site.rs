@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gohealth_pprof::model::{Frame, GoroutineGroup, GoroutineProfile, Labels, Stack};
+use gohealth_pprof::model::{Frame, GoroutineProfile, Group, Labels, Stack};
 
 /// What a goroutine group is waiting on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -134,10 +134,15 @@ fn kind_from_frames(frames: &[Frame]) -> BlockKind {
 }
 
 /// What the group waits on: the runtime's wait reason when the format has it, else the frames.
-pub fn block_kind(group: &GoroutineGroup) -> BlockKind {
-    match group.state.as_deref() {
+pub fn block_kind(group: &Group<'_>) -> BlockKind {
+    block_kind_of(group.state(), group.frames())
+}
+
+/// [`block_kind`] from the wait reason (debug=2) or else the frames.
+pub fn block_kind_of(state: Option<&str>, frames: &[Frame]) -> BlockKind {
+    match state {
         Some(state) => kind_from_state(state),
-        None => kind_from_frames(&group.frames),
+        None => kind_from_frames(frames),
     }
 }
 
@@ -312,7 +317,7 @@ impl Site {
 
 /// Aggregate the blocked groups of a profile by site, largest first.
 pub fn blocked_sites(profile: &GoroutineProfile) -> Vec<Site> {
-    sites_where(profile, |g| block_kind(g).is_blocked() || g.leaked)
+    sites_where(profile, |g| block_kind(g).is_blocked() || g.leaked())
 }
 
 /// Aggregate every group of a profile (e.g. the goroutineleak profile) by site, largest first.
@@ -320,7 +325,7 @@ pub fn all_sites(profile: &GoroutineProfile) -> Vec<Site> {
     sites_where(profile, |_| true)
 }
 
-pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) -> bool) -> Vec<Site> {
+pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&Group<'_>) -> bool) -> Vec<Site> {
     struct Acc {
         site: Site,
         kinds: BTreeMap<BlockKind, u64>,
@@ -328,11 +333,12 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) ->
         biggest: u64,
     }
     let mut acc: BTreeMap<(String, String, u32), Acc> = BTreeMap::new();
-    for g in profile.groups.iter().filter(|g| g.count > 0 && keep(g)) {
-        let (frames, goexit_caller) = match goexit_index(&g.frames) {
+    for g in profile.groups.iter().filter(|g| g.count() > 0 && keep(g)) {
+        let all = g.frames();
+        let (frames, goexit_caller) = match goexit_index(all) {
             // The site is the blocked deferred call above Goexit.
-            Some(i) => (&g.frames[..i], g.frames.get(i + 1).cloned()),
-            None => (&g.frames[..], None),
+            Some(i) => (all.get(..i).unwrap_or_default(), all.get(i + 1).cloned()),
+            None => (all.as_slice(), None),
         };
         let Some((frame, stdlib_owned)) = site_frame(frames) else {
             continue;
@@ -363,29 +369,30 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&GoroutineGroup) ->
             biggest: 0,
         });
         let s = &mut a.site;
-        s.count += g.count;
-        let kind = block_kind(g);
-        *a.kinds.entry(kind).or_default() += g.count;
-        if let Some(st) = &g.state {
+        let count = g.count();
+        s.count += count;
+        let kind = block_kind(&g);
+        *a.kinds.entry(kind).or_default() += count;
+        if let Some(st) = g.state() {
             s.states.insert(normalize_state(st));
         }
-        if let Some(w) = g.wait_minutes_max {
+        if let Some(w) = g.wait_minutes_max() {
             s.wait_minutes_max = Some(s.wait_minutes_max.map_or(w, |m| m.max(w)));
         }
-        s.minutes_all &= g.wait_minutes_min.unwrap_or(0) >= 1;
-        if g.leaked || g.state.as_deref().is_some_and(state_is_leaked) {
-            s.leaked += g.count;
+        s.minutes_all &= g.wait_minutes_min().unwrap_or(0) >= 1;
+        if g.leaked() || g.state().is_some_and(state_is_leaked) {
+            s.leaked += count;
         }
-        if let Some(c) = &g.created_by {
-            *a.creators.entry(c.clone()).or_default() += g.count;
+        if let Some(c) = g.created_by() {
+            *a.creators.entry(c.clone()).or_default() += count;
         }
-        if let Some(p) = g.parent_goid {
+        if let Some(p) = g.parent_goid() {
             s.parents.insert(p);
         }
-        if g.count > a.biggest {
-            a.biggest = g.count;
-            s.frames = g.frames.clone();
-            s.labels = g.labels.clone();
+        if count > a.biggest {
+            a.biggest = count;
+            s.frames = g.frames().clone();
+            s.labels = g.labels();
             if goexit_caller.is_some() {
                 s.goexit_caller = goexit_caller;
             }
@@ -439,6 +446,11 @@ pub fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gohealth_pprof::model::GoroutineGroup;
+
+    fn kind(g: &GoroutineGroup) -> BlockKind {
+        block_kind_of(g.state.as_deref(), &g.frames)
+    }
 
     fn g(state: Option<&str>, count: u64, frames: &[(&str, u32)]) -> GoroutineGroup {
         GoroutineGroup {
@@ -463,24 +475,24 @@ mod tests {
 
     #[test]
     fn kinds_from_state_and_frames() {
-        assert_eq!(block_kind(&g(Some("chan send (leaked)"), 1, &[])), BlockKind::ChanSend);
-        assert_eq!(block_kind(&g(Some("chan receive labels:{\"a\": \"b\"}"), 1, &[])), BlockKind::ChanRecv);
-        assert_eq!(block_kind(&g(Some("IO wait"), 1, &[])), BlockKind::NotBlocked);
-        assert_eq!(block_kind(&g(Some("select (no cases)"), 1, &[])), BlockKind::Forever);
-        assert_eq!(block_kind(&g(Some("semacquire"), 1, &[])), BlockKind::Sema);
+        assert_eq!(kind(&g(Some("chan send (leaked)"), 1, &[])), BlockKind::ChanSend);
+        assert_eq!(kind(&g(Some("chan receive labels:{\"a\": \"b\"}"), 1, &[])), BlockKind::ChanRecv);
+        assert_eq!(kind(&g(Some("IO wait"), 1, &[])), BlockKind::NotBlocked);
+        assert_eq!(kind(&g(Some("select (no cases)"), 1, &[])), BlockKind::Forever);
+        assert_eq!(kind(&g(Some("semacquire"), 1, &[])), BlockKind::Sema);
         let proto =
             g(None, 3, &[("runtime.gopark", 1), ("runtime.chansend", 2), ("runtime.chansend1", 3), ("main.f", 4)]);
-        assert_eq!(block_kind(&proto), BlockKind::ChanSend);
+        assert_eq!(kind(&proto), BlockKind::ChanSend);
         let d1_user = g(None, 3, &[("main.f", 4)]);
-        assert_eq!(block_kind(&d1_user), BlockKind::ParkedUnknown);
+        assert_eq!(kind(&d1_user), BlockKind::ParkedUnknown);
         let d1_mutex =
             g(None, 1, &[("internal/sync.runtime_SemacquireMutex", 1), ("sync.(*Mutex).Lock", 2), ("main.f", 3)]);
-        assert_eq!(block_kind(&d1_mutex), BlockKind::Mutex);
+        assert_eq!(kind(&d1_mutex), BlockKind::Mutex);
         let io = g(None, 1, &[("internal/poll.runtime_pollWait", 1), ("net.(*conn).Read", 2)]);
-        assert_eq!(block_kind(&io), BlockKind::NotBlocked);
+        assert_eq!(kind(&io), BlockKind::NotBlocked);
         let gc = g(None, 1, &[("runtime.gopark", 1), ("runtime.gcBgMarkWorker", 2)]);
-        assert_eq!(block_kind(&gc), BlockKind::NotBlocked);
-        assert_eq!(block_kind(&g(None, 1, &[])), BlockKind::NotBlocked);
+        assert_eq!(kind(&gc), BlockKind::NotBlocked);
+        assert_eq!(kind(&g(None, 1, &[])), BlockKind::NotBlocked);
     }
 
     #[test]
@@ -519,7 +531,8 @@ mod tests {
                 ]
                 .into(),
                 ..Default::default()
-            }],
+            }]
+            .into(),
             leak_profile: false,
         };
         let sites = blocked_sites(&p);
@@ -556,7 +569,7 @@ mod tests {
         };
         let p = GoroutineProfile {
             total: 5,
-            groups: vec![group("q.(*Typed[go.shape.string]).Get", 3), group("q.(*Typed[go.shape.int]).Get", 2)],
+            groups: vec![group("q.(*Typed[go.shape.string]).Get", 3), group("q.(*Typed[go.shape.int]).Get", 2)].into(),
             leak_profile: false,
         };
         let sites = blocked_sites(&p);

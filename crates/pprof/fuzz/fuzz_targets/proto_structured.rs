@@ -107,7 +107,7 @@ fuzz_target!(|input: Input| {
     }
     if let Ok(p) = pprof::parse_goroutine_proto(&bytes, 1 << 20, None) {
         assert!(p.groups.len() <= limits::MAX_SAMPLES);
-        assert!(p.groups.iter().all(|g| g.frames.len() <= limits::MAX_STACK_DEPTH));
+        assert!(p.groups.iter().all(|g| g.frames().len() <= limits::MAX_STACK_DEPTH));
         assert_eq!(p.sum_of_groups(), p.total);
     }
     let _ = pprof::parse_contention_proto(&bytes, 1 << 20, None);

@@ -8,6 +8,9 @@
 //	huge       200 application/octet-stream streaming -huge-bytes bytes generated on the fly
 //	drip       200, then one byte per second forever
 //	status500  500 Internal Server Error with a short text body
+//	file       the bytes of -file on every profile path (a hostile profile written by
+//	           `gen_hostile`: amplification, deep stacks, distinct labels...), an index
+//	           page listing the goroutine profile on /debug/pprof/
 //
 // A "refuses" target needs no program: use a port nothing listens on.
 package main
@@ -155,13 +158,30 @@ func serveDrip(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serveFile answers the index with the goroutine profile only, and that profile
+// (whatever the query) with the file's bytes.
+func serveFile(path string) http.Handler {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		log.Fatalf("hostile: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, "<html><body><table>\n<tr><td>1</td><td><a href='goroutine?debug=1'>goroutine</a></td></tr>\n</table></body></html>\n")
+	})
+	mux.Handle("/debug/pprof/goroutine", serveBytes(body))
+	return mux
+}
+
 func serve500(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "internal error: profiler unavailable", http.StatusInternalServerError)
 }
 
 func main() {
 	srv := fleetsrv.Register()
-	mode := flag.String("mode", "timeout", "timeout | html | gzipbomb | huge | drip | status500")
+	mode := flag.String("mode", "timeout", "timeout | html | gzipbomb | huge | drip | status500 | file")
+	file := flag.String("file", "", "file: the profile to serve")
 	bombGiB := flag.Int("bomb-gib", 4, "gzipbomb: inflated size in GiB")
 	hugeBytes := flag.Int64("huge-bytes", 1<<30, "huge: bytes streamed per response")
 	flag.Parse()
@@ -185,6 +205,8 @@ func main() {
 		h = http.HandlerFunc(serveDrip)
 	case "status500":
 		h = http.HandlerFunc(serve500)
+	case "file":
+		h = serveFile(*file)
 	default:
 		fmt.Fprintf(os.Stderr, "hostile: unknown -mode %q\n", *mode)
 		os.Exit(2)
