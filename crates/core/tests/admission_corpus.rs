@@ -176,7 +176,9 @@ fn corpus_of_real_configurations_yields_the_expected_findings_for_1_37() {
         "Rke2Config",
         "TalosConfig",
         "K0sConfig",
+        "KopsCluster",
         "MicroK8sArgs",
+        "TemplateLiterals",
         "Unrecognised",
     ] {
         assert!(forms.contains(shape), "no corpus entry read as {shape}: {forms:?}");

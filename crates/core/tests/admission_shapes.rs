@@ -1,7 +1,8 @@
 //! Every fixture's flags, rewritten into each supported input shape, yield the same findings: the
 //! shapes differ in how flags are written, never in what they mean. Installer shapes that add
 //! `enable-admission-plugins=NodeRestriction` when the flag is absent (kubeadm, kind, k3s, RKE2,
-//! k0s, kubespray) are compared with that default added.
+//! k0s, kubespray) are compared with that default added; Talos, which always passes NodeRestriction
+//! and merges the user's list into it, with NodeRestriction put first.
 
 use std::path::PathBuf;
 
@@ -50,6 +51,8 @@ enum Carries {
     InstallerDefault,
     /// kubespray: enable/disable lists only.
     EnableDisableOnly,
+    /// Talos: NodeRestriction always, the user's enable list merged into it.
+    TalosAdditive,
 }
 
 type Render = fn(&[(String, String)]) -> String;
@@ -188,7 +191,7 @@ fn shapes() -> Vec<(&'static str, Carries, Render)> {
                 p.iter().map(|(k, v)| format!("      {k}: {}\n", q(v))).collect::<String>()
             )
         }),
-        ("Talos machine config", Carries::All, |p| {
+        ("Talos machine config", Carries::TalosAdditive, |p| {
             format!(
                 "version: v1alpha1\nmachine:\n  type: controlplane\ncluster:\n  apiServer:\n    image: registry.k8s.io/kube-apiserver:v1.30.2\n    extraArgs:\n{}",
                 p.iter().map(|(k, v)| format!("      {k}: {}\n", q(v))).collect::<String>()
@@ -252,6 +255,15 @@ fn every_fixture_reformatted_into_every_shape_yields_identical_findings() {
             let mut expected_flags = flags.clone();
             match carries {
                 Carries::All => {}
+                Carries::TalosAdditive => {
+                    let mut enable = vec!["NodeRestriction".to_string()];
+                    for p in expected_flags.enable.take().unwrap_or_default() {
+                        if !enable.contains(&p) {
+                            enable.push(p);
+                        }
+                    }
+                    expected_flags.enable = Some(enable);
+                }
                 Carries::InstallerDefault | Carries::EnableDisableOnly if flags.admission_control.is_some() => continue,
                 Carries::EnableDisableOnly if !flags.feature_gates.is_empty() => continue,
                 Carries::InstallerDefault | Carries::EnableDisableOnly => {

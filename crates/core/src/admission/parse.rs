@@ -91,8 +91,8 @@ impl ParseError {
 }
 
 /// Installer defaults that the installer passes unless the user sets the same flag.
-/// kubeadm: `--enable-admission-plugins=NodeRestriction` (getAPIServerCommand); k3s and RKE2 set
-/// the same in their server code. User args with the same flag name replace the default.
+/// kubeadm: `--enable-admission-plugins=NodeRestriction` (getAPIServerCommand); k3s, RKE2, k0s
+/// and Talos set the same in their own code. User args with the same flag name replace the default.
 const INSTALLER_DEFAULT_ENABLE: &str = "NodeRestriction";
 
 /// How deep blocks inside blocks are followed (a heredoc in a Markdown fence is depth 2).
@@ -139,14 +139,23 @@ fn parse_nested(text: &str, hint: &str, depth: usize) -> Result<ApiserverConfig,
         .or_else(|e| from_template_literals(text).ok_or(e))
 }
 
-/// A manifest's container command list quoted out of context (not a whole YAML document).
+/// Said of a manifest whose apiserver command is templated (Helm, Terraform): what still parses
+/// is read, the template is not rendered.
+const TEMPLATE_NOTE: &str = "template: only what is written literally is read; templated parts (a range over extra args, a variable) are not evaluated";
+
+/// A manifest's container command list quoted out of context (not a whole YAML document), also
+/// the command list of a Helm chart template that is no YAML until rendered.
 fn from_manifest_excerpt(text: &str) -> Option<ApiserverConfig> {
     let (args, line) = shapes::yaml_list_argv(text)?;
+    let mut notes = vec![format!("a manifest excerpt: the kube-apiserver command list at line {line}")];
+    if shapes::is_template(text) {
+        notes.push(TEMPLATE_NOTE.into());
+    }
     Some(ApiserverConfig {
         source: InputForm::StaticPodManifest,
         flags: flags_from_args(&args),
         stated_version: find_in_text(text),
-        notes: vec![format!("a manifest excerpt: the kube-apiserver command list at line {line}")],
+        notes,
     })
 }
 
@@ -234,6 +243,13 @@ fn parse_yaml_documents(text: &str, hint: &str) -> Option<ApiserverConfig> {
     }
     let mut found: Vec<ApiserverConfig> = Vec::new();
     let mut kubeadm_version: Option<StatedVersion> = None;
+    // Talos 1.14 on: the apiserver settings are their own documents beside the machine config
+    let talos_doc = |k: &str| docs.iter().find(|d| d.get("kind").and_then(Value::as_str) == Some(k));
+    let talos_docs = TalosDocs {
+        apiserver: talos_doc("KubeAPIServerConfig"),
+        admission: talos_doc("KubeAdmissionControlConfig").is_some(),
+    };
+    let machine_doc = docs.iter().any(is_talos_machine_config);
     for doc in &docs {
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
         let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
@@ -242,13 +258,22 @@ fn parse_yaml_documents(text: &str, hint: &str) -> Option<ApiserverConfig> {
             kubeadm_version = cfg.stated_version.clone();
             found.push(cfg);
         } else if kind == "Cluster" && api.starts_with("kops") {
-            found.push(kops(doc));
+            found.push(kops(doc.get("spec")));
+        } else if let Some(spec) = kops_spec_without_header(doc) {
+            let mut cfg = kops(Some(spec));
+            cfg.notes
+                .push("a kops cluster spec without apiVersion/kind (a template, or nodeup's cluster_spec.yaml)".into());
+            found.push(cfg);
+        } else if let Some(cfg) = cluster_api(doc, kind, api) {
+            found.push(cfg);
         } else if kind == "Cluster" && api.starts_with("kind.x-k8s.io") {
             found.push(kind_cluster(doc, text));
         } else if api.starts_with("k0s.k0sproject.io") {
             found.push(k0s(doc, text));
-        } else if doc.get("machine").is_some() && doc.get("cluster").is_some_and(Value::is_mapping) {
-            found.push(talos(doc, text));
+        } else if is_talos_machine_config(doc) {
+            found.push(talos(doc, &talos_docs, text));
+        } else if kind == "KubeAPIServerConfig" && api == "v1alpha1" && !machine_doc {
+            found.push(talos(&Value::Null, &talos_docs, text));
         } else if let Some(cfg) = ansible_vars(doc, text) {
             found.push(cfg);
         } else if let Some(cfg) = pod_like(doc, text) {
@@ -318,21 +343,34 @@ fn pod_like(doc: &Value, text: &str) -> Option<Vec<ApiserverConfig>> {
         let image = c.get("image").and_then(Value::as_str).unwrap_or("");
         let mut argv = command.clone();
         argv.extend(args.iter().cloned());
-        let apiserver = apiserver_args(&argv);
+        let apiserver = apiserver_args(&argv).or_else(|| shell_wrapped(&argv));
         let is_apiserver = name == "kube-apiserver" || image.contains("kube-apiserver") || apiserver.is_some();
         if !is_apiserver {
             continue;
         }
         let args = apiserver.unwrap_or(argv);
         let stated_version = find_in_text(image).or_else(|| find_in_text(text));
+        let templated = shapes::is_template(image) || args.iter().any(|a| shapes::is_template(a));
         return Some(vec![ApiserverConfig {
             source: InputForm::StaticPodManifest,
             flags: flags_from_args(&args),
             stated_version,
-            notes: vec![],
+            notes: if templated { vec![TEMPLATE_NOTE.into()] } else { vec![] },
         }]);
     }
     None
+}
+
+/// A container that runs the apiserver through a shell (`command: [/bin/sh, -c, "/hyperkube
+/// apiserver --admission-control=..."]`): the arguments of the apiserver command in the script.
+fn shell_wrapped(argv: &[String]) -> Option<Vec<String>> {
+    let (shell, rest) = argv.split_first()?;
+    let shell = shell.rsplit('/').next().unwrap_or(shell);
+    if !matches!(shell, "sh" | "bash" | "ash" | "dash") {
+        return None;
+    }
+    let script = rest.iter().position(|a| a == "-c").and_then(|i| rest.get(i + 1))?;
+    shell_commands(script).iter().find_map(|cmd| apiserver_args(cmd))
 }
 
 /// kubeadm's configuration kinds: ClusterConfiguration (v1alpha3–v1beta4; kind and kubeadm patches
@@ -350,9 +388,16 @@ fn extra_args(extra: Option<&Value>) -> Vec<(String, String)> {
     };
     if let Some(map) = extra.as_mapping() {
         for (k, v) in map {
-            if let (Some(k), Some(v)) = (k.as_str(), scalar(v)) {
-                pairs.push((k.trim_start_matches('-').to_string(), v));
-            }
+            let Some(k) = k.as_str() else {
+                continue;
+            };
+            let k = k.trim_start_matches('-');
+            // Talos (v1.13 on) also takes a list of values per flag: each one is passed as a flag
+            let values = match v {
+                Value::Sequence(_) => strings(Some(v)),
+                v => scalar(v).into_iter().collect(),
+            };
+            pairs.extend(values.into_iter().map(|v| (k.to_string(), v)));
         }
     } else if let Some(list) = extra.as_sequence() {
         for item in list {
@@ -443,23 +488,57 @@ fn kind_cluster(doc: &Value, text: &str) -> ApiserverConfig {
     cfg
 }
 
-/// Talos machine config: `cluster.apiServer.extraArgs` (a map), version from `cluster.apiServer.image`.
-/// `cluster.apiServer.admissionControl` becomes the admission configuration file Talos writes.
-fn talos(doc: &Value, text: &str) -> ApiserverConfig {
-    let api = doc.get("cluster").and_then(|c| c.get("apiServer"));
+/// The Talos 1.14+ documents that carry apiserver settings (`kind: KubeAPIServerConfig`, with the
+/// same `extraArgs`/`image` fields as `cluster.apiServer`, and `KubeAdmissionControlConfig`).
+struct TalosDocs<'a> {
+    apiserver: Option<&'a Value>,
+    admission: bool,
+}
+
+fn is_talos_machine_config(doc: &Value) -> bool {
+    doc.get("machine").is_some() && doc.get("cluster").is_some_and(Value::is_mapping)
+}
+
+/// Talos machine config: `cluster.apiServer.extraArgs` or the `KubeAPIServerConfig` document's (a
+/// map; values may be lists), version from the apiserver `image`. Talos passes
+/// `--enable-admission-plugins=NodeRestriction` itself and merges a user
+/// `enable-admission-plugins` into it additively (siderolabs/talos
+/// internal/app/machined/pkg/controllers/k8s/control_plane_final.go, MergeAdditive); before
+/// Talos 1.12 it also added PodSecurityPolicy unless `disablePodSecurityPolicy: true`, which is
+/// applied only when the config says `false` outright. `cluster.apiServer.admissionControl`
+/// becomes the admission configuration file Talos writes.
+fn talos(doc: &Value, docs: &TalosDocs, text: &str) -> ApiserverConfig {
+    let api = docs.apiserver.or_else(|| doc.get("cluster").and_then(|c| c.get("apiServer")));
     let pairs = extra_args(api.and_then(|a| a.get("extraArgs")));
     let mut flags = flags_from_pairs(&pairs);
-    if flags.config_file.is_none() && api.and_then(|a| a.get("admissionControl")).is_some() {
+    let mut enable = vec![INSTALLER_DEFAULT_ENABLE.to_string()];
+    let psp_off = api.and_then(|a| a.get("disablePodSecurityPolicy")).and_then(Value::as_bool);
+    if psp_off == Some(false) {
+        enable.push("PodSecurityPolicy".into());
+    }
+    for p in flags.enable.take().unwrap_or_default() {
+        let p = p.trim().to_string();
+        if !p.is_empty() && !enable.contains(&p) {
+            enable.push(p);
+        }
+    }
+    flags.enable = Some(enable);
+    if flags.config_file.is_none() && (docs.admission || api.and_then(|a| a.get("admissionControl")).is_some()) {
         flags.config_file = Some("(Talos cluster.apiServer.admissionControl)".into());
     }
     let image = api.and_then(|a| a.get("image")).and_then(Value::as_str).unwrap_or("");
+    let mut notes = vec![
+        "Talos's own --enable-admission-plugins=NodeRestriction applied; extraArgs enable-admission-plugins are added to it (Talos merges that flag)".to_string(),
+    ];
+    if psp_off == Some(false) {
+        notes.push("disablePodSecurityPolicy: false: Talos before 1.12 adds PodSecurityPolicy".into());
+    }
+    notes.push("Talos's other kube-apiserver defaults are not modelled".into());
     ApiserverConfig {
         source: InputForm::TalosConfig,
         flags,
         stated_version: find_in_text(image).or_else(|| find_in_text(text)),
-        notes: vec![
-            "Talos's own kube-apiserver defaults are not modelled; only cluster.apiServer.extraArgs is read".into(),
-        ],
+        notes,
     }
 }
 
@@ -551,10 +630,12 @@ fn find_mapping_with<'a>(
     }
 }
 
-/// kops Cluster: `spec.kubeAPIServer.enableAdmissionPlugins` / `admissionControl` /
-/// `disableAdmissionPlugins` (lists), `spec.kubernetesVersion`.
-fn kops(doc: &Value) -> ApiserverConfig {
-    let spec = doc.get("spec");
+/// kops Cluster: `spec.kubeAPIServer.enableAdmissionPlugins` / `disableAdmissionPlugins` /
+/// `appendAdmissionPlugins` / `admissionControl` (lists), `spec.kubernetesVersion`. Since kops
+/// 1.10 (Kubernetes 1.10) nodeup passes `admissionControl` as `--enable-admission-plugins`
+/// (replacing `enableAdmissionPlugins`), and `appendAdmissionPlugins` is added to kops's own list
+/// (kubernetes/kops nodeup/pkg/model/kube_apiserver.go, pkg/model/components/apiserver.go).
+fn kops(spec: Option<&Value>) -> ApiserverConfig {
     let api = spec.and_then(|s| s.get("kubeAPIServer"));
     let list = |key: &str| -> Option<Vec<String>> {
         let v = api?.get(key)?;
@@ -564,24 +645,84 @@ fn kops(doc: &Value) -> ApiserverConfig {
             _ => None,
         }
     };
+    let stated_version = spec
+        .and_then(|s| s.get("kubernetesVersion"))
+        .and_then(scalar)
+        .and_then(|raw| {
+            KubeVersion::parse(&raw).map(|version| StatedVersion {
+                version,
+                raw,
+                from: "kops kubernetesVersion".into(),
+            })
+        })
+        .or_else(|| api.and_then(|a| a.get("image")).and_then(Value::as_str).and_then(find_in_text));
+    let mut notes = Vec::new();
+    let mut enable = list("enableAdmissionPlugins");
+    let mut admission_control = list("admissionControl").filter(|l| !l.is_empty());
+    let before_1_10 = stated_version.as_ref().is_some_and(|v| v.version < KubeVersion::new(1, 10));
+    if admission_control.is_some() && !before_1_10 {
+        enable = admission_control.take();
+        notes.push("kops (1.10 on) passes spec.kubeAPIServer.admissionControl as --enable-admission-plugins".into());
+    }
+    if let Some(append) = list("appendAdmissionPlugins").filter(|l| !l.is_empty()) {
+        let e = enable.get_or_insert_with(Vec::new);
+        for p in append {
+            if !e.contains(&p) {
+                e.push(p);
+            }
+        }
+        notes.push("appendAdmissionPlugins read as enabled (kops adds them to its own list)".into());
+    }
     let flags = AdmissionFlags {
-        enable: list("enableAdmissionPlugins"),
+        enable,
         disable: list("disableAdmissionPlugins"),
-        admission_control: list("admissionControl"),
+        admission_control,
         config_file: api.and_then(|a| a.get("admissionControlConfigFile")).and_then(scalar),
         feature_gates: Default::default(),
     };
-    let mut notes = Vec::new();
-    if flags.is_empty() {
+    if list("enableAdmissionPlugins").is_none() && list("admissionControl").is_none() {
         notes.push(
             "kops sets its own admission defaults when spec.kubeAPIServer names none; they are not modelled here"
                 .into(),
         );
     }
-    let stated_version = spec.and_then(|s| s.get("kubernetesVersion")).and_then(scalar).and_then(|raw| {
-        KubeVersion::parse(&raw).map(|version| StatedVersion { version, raw, from: "kops kubernetesVersion".into() })
-    });
     ApiserverConfig { source: InputForm::KopsCluster, flags, stated_version, notes }
+}
+
+/// A kops cluster spec without its `apiVersion`/`kind` header: `spec.kubeAPIServer` (a template
+/// of the Cluster) or a top-level `kubeAPIServer` (the cluster_spec.yaml nodeup reads on a master).
+fn kops_spec_without_header(doc: &Value) -> Option<&Value> {
+    if doc.get("kind").is_some() {
+        return None;
+    }
+    let holds = |v: &Value| v.get("kubeAPIServer").is_some_and(Value::is_mapping);
+    if holds(doc) {
+        return Some(doc);
+    }
+    doc.get("spec").filter(|s| holds(s))
+}
+
+/// Cluster API `KubeadmControlPlane` / `KubeadmControlPlaneTemplate` / `KubeadmConfig(Template)`:
+/// the embedded kubeadm `clusterConfiguration`, read as a ClusterConfiguration; the version is
+/// `spec.version` (or the template's). None when the object carries no clusterConfiguration.
+fn cluster_api(doc: &Value, kind: &str, api: &str) -> Option<ApiserverConfig> {
+    let capi = api.starts_with("controlplane.cluster.x-k8s.io") || api.starts_with("bootstrap.cluster.x-k8s.io");
+    if !capi || !kind.starts_with("Kubeadm") {
+        return None;
+    }
+    let spec = doc.get("spec")?;
+    let inner = spec.get("template").and_then(|t| t.get("spec")).unwrap_or(spec);
+    let cc = inner
+        .get("kubeadmConfigSpec")
+        .and_then(|k| k.get("clusterConfiguration"))
+        .or_else(|| inner.get("clusterConfiguration"))?;
+    let mut cfg = kubeadm(cc);
+    cfg.notes.push(format!("Cluster API {kind}: its kubeadm clusterConfiguration is audited"));
+    let version = spec.get("version").or_else(|| inner.get("version")).and_then(scalar);
+    if let Some((raw, version)) = version.and_then(|raw| KubeVersion::parse(&raw).map(|v| (raw, v))) {
+        cfg.stated_version = Some(StatedVersion { version, raw, from: format!("Cluster API {kind} spec.version") });
+    }
+    Some(cfg)
 }
 
 /// k3s/RKE2 `config.yaml`: `kube-apiserver-arg:` as a list (or one string) of `flag=value`.
@@ -770,6 +911,14 @@ spec:
     }
 
     #[test]
+    fn apiserver_run_through_a_shell_in_a_pod() {
+        let pod = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    command:\n    - /bin/sh\n    - -c\n    - /hyperkube apiserver\n      --etcd-servers=http://ETCD_IP:2379\n      --admission-control=NamespaceLifecycle,DenyEscalatingExec\n      1>>/var/log/kube-apiserver.log 2>&1\n";
+        let cfg = parse_input(pod, None).unwrap();
+        assert_eq!(cfg.source, InputForm::StaticPodManifest);
+        assert_eq!(cfg.flags.admission_control, Some(s(&["NamespaceLifecycle", "DenyEscalatingExec"])));
+    }
+
+    #[test]
     fn kubeadm_map_and_list_forms() {
         let map = r#"
 apiVersion: kubeadm.k8s.io/v1beta3
@@ -922,9 +1071,93 @@ spec:
         assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "PodSecurityPolicy"])));
         assert_eq!(cfg.flags.disable, Some(s(&["AlwaysDeny"])));
         assert_eq!(cfg.stated_version.unwrap().version, KubeVersion::new(1, 24));
+        // kops 1.10 on: nodeup passes admissionControl as --enable-admission-plugins
         let old = "apiVersion: kops/v1alpha2\nkind: Cluster\nspec:\n  kubeAPIServer:\n    admissionControl: [NamespaceLifecycle, Initializers]\n";
         let cfg = parse_input(old, None).unwrap();
+        assert_eq!(cfg.flags.enable, Some(s(&["NamespaceLifecycle", "Initializers"])));
+        assert_eq!(cfg.flags.admission_control, None);
+        // before it, kops passed --admission-control
+        let v19 = "apiVersion: kops/v1alpha2\nkind: Cluster\nspec:\n  kubernetesVersion: 1.9.3\n  kubeAPIServer:\n    admissionControl: [NamespaceLifecycle, Initializers]\n";
+        let cfg = parse_input(v19, None).unwrap();
         assert_eq!(cfg.flags.admission_control, Some(s(&["NamespaceLifecycle", "Initializers"])));
+        assert_eq!(cfg.flags.enable, None);
+        // appendAdmissionPlugins are added to what runs
+        // nodeup's cluster_spec.yaml (no header, kubeAPIServer at the top), version from the image
+        let nodeup = "kubeAPIServer:\n  admissionControl:\n  - Initializers\n  image: gcr.io/google_containers/kube-apiserver:v1.8.4\n";
+        let cfg = parse_input(nodeup, None).unwrap();
+        assert_eq!(cfg.source, InputForm::KopsCluster);
+        assert_eq!(cfg.flags.admission_control, Some(s(&["Initializers"])));
+        assert_eq!(cfg.stated_version.unwrap().version, KubeVersion::new(1, 8));
+        let headerless = "metadata: {name: x}\nspec:\n  kubernetesVersion: 1.10.11\n  kubeAPIServer:\n    enableAdmissionPlugins: [Initializers]\n";
+        assert_eq!(parse_input(headerless, None).unwrap().flags.enable, Some(s(&["Initializers"])));
+        let append = "apiVersion: kops.k8s.io/v1alpha2\nkind: Cluster\nspec:\n  kubeAPIServer:\n    appendAdmissionPlugins:\n    - PodPreset\n";
+        let cfg = parse_input(append, None).unwrap();
+        assert_eq!(cfg.flags.enable, Some(s(&["PodPreset"])));
+    }
+
+    #[test]
+    fn talos_default_is_merged_with_extra_args() {
+        let none = "version: v1alpha1\nmachine: {type: controlplane}\ncluster:\n  apiServer:\n    image: registry.k8s.io/kube-apiserver:v1.31.2\n";
+        let cfg = parse_input(none, None).unwrap();
+        assert_eq!(cfg.source, InputForm::TalosConfig);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction"])));
+        assert_eq!(cfg.stated_version.unwrap().version, KubeVersion::new(1, 31));
+        // Talos merges the user's list into its own; list values (Talos 1.13) are flags too
+        let extra = "machine: {}\ncluster:\n  apiServer:\n    extraArgs:\n      enable-admission-plugins: NodeRestriction,AlwaysPullImages\n      disable-admission-plugins: [DefaultStorageClass, LimitRanger]\n";
+        let cfg = parse_input(extra, None).unwrap();
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "AlwaysPullImages"])));
+        assert_eq!(cfg.flags.disable, Some(s(&["DefaultStorageClass", "LimitRanger"])));
+        // Talos 1.14 on: a KubeAPIServerConfig document beside the machine config
+        let docs = "version: v1alpha1\nmachine: {type: controlplane}\ncluster: {token: x}\n---\napiVersion: v1alpha1\nkind: KubeAdmissionControlConfig\nconfig: []\n---\napiVersion: v1alpha1\nkind: KubeAPIServerConfig\nimage: registry.k8s.io/kube-apiserver:v1.36.0\nextraArgs:\n  enable-admission-plugins: [EventRateLimit]\n";
+        let cfg = parse_input(docs, None).unwrap();
+        assert_eq!(cfg.source, InputForm::TalosConfig);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction", "EventRateLimit"])));
+        assert!(cfg.flags.config_file.is_some());
+        assert_eq!(cfg.stated_version.unwrap().version, KubeVersion::new(1, 36));
+        let alone =
+            "apiVersion: v1alpha1\nkind: KubeAPIServerConfig\nextraArgs:\n  disable-admission-plugins: LimitRanger\n";
+        let cfg = parse_input(alone, None).unwrap();
+        assert_eq!(cfg.source, InputForm::TalosConfig);
+        assert_eq!(cfg.flags.disable, Some(s(&["LimitRanger"])));
+        let psp = "machine: {}\ncluster:\n  apiServer:\n    disablePodSecurityPolicy: false\n";
+        assert_eq!(parse_input(psp, None).unwrap().flags.enable, Some(s(&["NodeRestriction", "PodSecurityPolicy"])));
+    }
+
+    #[test]
+    fn cluster_api_kubeadm_control_plane() {
+        let kcp = r#"
+apiVersion: controlplane.cluster.x-k8s.io/v1beta1
+kind: KubeadmControlPlane
+metadata: {name: cp}
+spec:
+  version: v1.24.16
+  kubeadmConfigSpec:
+    clusterConfiguration:
+      apiServer:
+        extraArgs:
+          enable-admission-plugins: NamespaceLifecycle,PodSecurityPolicy
+"#;
+        let cfg = parse_input(kcp, None).unwrap();
+        assert_eq!(cfg.source, InputForm::KubeadmClusterConfiguration);
+        assert_eq!(cfg.flags.enable, Some(s(&["NamespaceLifecycle", "PodSecurityPolicy"])));
+        let v = cfg.stated_version.unwrap();
+        assert_eq!((v.version, v.raw.as_str()), (KubeVersion::new(1, 24), "v1.24.16"));
+        // a template without apiServer args: kubeadm's default
+        let tpl = "apiVersion: controlplane.cluster.x-k8s.io/v1beta1\nkind: KubeadmControlPlaneTemplate\nspec:\n  template:\n    spec:\n      kubeadmConfigSpec:\n        clusterConfiguration: {}\n";
+        assert_eq!(parse_input(tpl, None).unwrap().flags.enable, Some(s(&["NodeRestriction"])));
+        // a worker KubeadmConfigTemplate holds no apiserver configuration
+        let worker = "apiVersion: bootstrap.cluster.x-k8s.io/v1beta1\nkind: KubeadmConfigTemplate\nspec:\n  template:\n    spec:\n      joinConfiguration: {}\n";
+        assert!(parse_input(worker, None).is_err());
+    }
+
+    #[test]
+    fn helm_template_list_with_control_lines() {
+        let chart = "    spec:\n      containers:\n      - command:\n        - kube-apiserver\n        - --enable-admission-plugins=NodeRestriction\n        {{- if .Values.extra }}\n        - --disable-admission-plugins=DefaultStorageClass\n        {{- end }}\n        {{- range $key, $value := .Values.apiServer.extraArgs }}\n        - --{{ $key }}={{ $value }}\n        {{- end }}\n        ports:\n";
+        let cfg = parse_input(chart, None).unwrap();
+        assert_eq!(cfg.source, InputForm::StaticPodManifest);
+        assert_eq!(cfg.flags.enable, Some(s(&["NodeRestriction"])));
+        assert_eq!(cfg.flags.disable, Some(s(&["DefaultStorageClass"])));
+        assert!(cfg.notes.iter().any(|n| n.starts_with("template:")), "{:?}", cfg.notes);
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl Setting {
 
 /// Every spelling the scan knows, longest first so `admission-control-config-file` is never read
 /// as `admission-control`.
-const SPELLINGS: [(&str, Setting); 15] = [
+const SPELLINGS: [(&str, Setting); 16] = [
     ("kube_apiserver_admission_control_config_file", Setting::ConfigFile),
     ("kube_apiserver_enable_admission_plugins", Setting::Enable),
     ("kube_apiserver_disable_admission_plugins", Setting::Disable),
@@ -43,6 +43,7 @@ const SPELLINGS: [(&str, Setting); 15] = [
     ("enable_admission_plugins", Setting::Enable),
     ("disable_admission_plugins", Setting::Disable),
     ("admissionControlConfigFile", Setting::ConfigFile),
+    ("appendAdmissionPlugins", Setting::Enable),
     ("enableAdmissionPlugins", Setting::Enable),
     ("disableAdmissionPlugins", Setting::Disable),
     ("admission-control", Setting::Control),
@@ -76,6 +77,9 @@ pub fn mentions(kb: &KnowledgeBase, text: &str) -> Vec<Mention> {
         for (k, (at, len, setting)) in found.iter().enumerate() {
             let end = found.get(k + 1).map(|n| n.0).unwrap_or(line.len());
             let value = line.get(at + len..end).unwrap_or("");
+            // the value ends at the next flag on the line (` --x`, `' '--x`, `","--x`, NUL): a
+            // `--feature-gates=MutatingAdmissionPolicy=true` after it names a gate, not a plugin
+            let value = value.split("--").next().unwrap_or(value);
             let mut plugins = plugin_names(&names, value);
             let mut templated = value_is_templated(value);
             let bare_key = value.trim().trim_matches(['"', '\'']).trim_start_matches(':').trim().is_empty();
@@ -238,6 +242,9 @@ mod tests {
         let text = "# --admission-control=AlwaysAdmit\nkube_apiserver_enable_admission_plugins:\n  - EventRateLimit\n  # - AlwaysPullImages\n  - NodeRestriction  # CIS 1.2.14\nfoo: 1\n--admission-control-config-file=/x --disable-admission-plugins=ServiceAccount,PodPreset\nx-enable-admission-plugins=NodeRestriction\n";
         let m = mentions(&kb, text);
         assert_eq!(m.len(), 3, "{m:?}");
+        // a feature gate named like a plugin, later on the same command line, is not in the list
+        let ps = "root 1 0 kube-apiserver --enable-admission-plugins=NodeRestriction --feature-gates=MutatingAdmissionPolicy=true\n";
+        assert_eq!(mentions(&kb, ps)[0].plugins, vec!["NodeRestriction"]);
         assert_eq!(m[0].setting, Setting::Enable);
         assert_eq!(m[0].plugins, vec!["EventRateLimit", "NodeRestriction"]);
         assert_eq!(m[1].setting, Setting::ConfigFile);

@@ -195,7 +195,9 @@ pub fn yaml_list_argv(text: &str) -> Option<(Vec<String>, usize)> {
     let mut args = Vec::new();
     for l in &lines[start + 1..] {
         let t = l.trim();
-        if t.is_empty() || t.starts_with('#') {
+        // a Helm/Jinja control line (`{{- if .Values.x }}`, `{% endif %}`) inside the list
+        let template_action = (t.starts_with("{{") && t.ends_with("}}")) || (t.starts_with("{%") && t.ends_with("%}"));
+        if t.is_empty() || t.starts_with('#') || template_action {
             continue;
         }
         match item(l) {
