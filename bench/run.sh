@@ -50,8 +50,8 @@ echo "min iterations $MIN_ITERS, min seconds $MIN_SECS per cell; medians of one 
 echo
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| format | goroutines | groups | input MB | inflated MB | Rust median ms | Rust MB/s | Go median ms | Go MB/s | ratio (Rust/Go throughput) | Rust peak MB | Rust peak / inflated | Go peak MB |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| format | goroutines | groups | input MB | inflated MB | Rust median ms | Rust MB/s | Go median ms | Go MB/s | ratio (Rust/Go throughput) | Rust peak MB | Rust peak / inflated | Rust heap MB | Rust heap / inflated | Go peak MB |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for n in $SIZES; do
   for row in $FORMATS; do
     case $row in
@@ -67,12 +67,13 @@ for n in $SIZES; do
     g=$("$bin/goref" -format "$fmt" -file "$f" -min-iters "$MIN_ITERS" -min-secs "$MIN_SECS")
     bytes=$(field "$r" bytes)
     rms=$(field "$r" median_ms); rmb=$(field "$r" mb_per_s); rpeak=$(field "$r" peak_mb); rratio=$(field "$r" peak_ratio)
+    rheap=$(field "$r" heap_mb); rhratio=$(field "$r" heap_ratio)
     gms=$(field "$g" median_ms); gmb=$(field "$g" mb_per_s); gpeak=$(field "$g" peak_mb)
     ratio=$(awk -v a="$gms" -v b="$rms" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')
     mb=$(awk -v b="$bytes" 'BEGIN { printf "%.3f", b / 1e6 }')
     imb=$(awk -v b="$(field "$r" inflated)" 'BEGIN { printf "%.3f", b / 1e6 }')
     groups=$(field "$r" groups)
-    echo "| $row | $n | $groups | $mb | $imb | $rms | $rmb | $gms | $gmb | ${ratio}× | $rpeak | $rratio | $gpeak |"
+    echo "| $row | $n | $groups | $mb | $imb | $rms | $rmb | $gms | $gmb | ${ratio}× | $rpeak | $rratio | $rheap | $rhratio | $gpeak |"
   done
 done
 echo

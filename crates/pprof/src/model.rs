@@ -866,8 +866,8 @@ impl From<Vec<GoroutineGroup>> for Groups {
             flags: Vec::with_capacity(n),
             ..Groups::default()
         };
-        let mut stacks: std::collections::HashMap<usize, u32> = std::collections::HashMap::new();
-        let mut sets: std::collections::HashMap<(usize, u32), u32> = std::collections::HashMap::new();
+        let mut stacks: crate::text::FxHashMap<usize, u32> = crate::text::FxHashMap::default();
+        let mut sets: crate::text::FxHashMap<(usize, u32), u32> = crate::text::FxHashMap::default();
         let mut label_sets: Vec<Labels> = Vec::new();
         let any_detail = groups.iter().any(|x| {
             x.state.is_some()

@@ -33,7 +33,21 @@ pub(super) enum Decoded {
 pub(super) fn decode(data: &[u8], limit: usize, leak: Option<bool>) -> Result<Decoded, ParseError> {
     let mut d = Decoder::default();
     let mut splitter = wire::Splitter::default();
-    gzip::gunzip_chunks(data, limit, &mut |chunk| splitter.feed(chunk, &mut |field, payload| d.field(field, payload)))?;
+    // After a decoding error the rest is still inflated (and dropped) to its end: a body over the
+    // limit is `TooLarge` whatever its content (a gzip bomb of zeros fails to decode at once),
+    // and the caller's fallback then never inflates it into memory.
+    let mut failed: Option<ParseError> = None;
+    gzip::gunzip_chunks(data, limit, &mut |chunk| {
+        if failed.is_none()
+            && let Err(e) = splitter.feed(chunk, &mut |field, payload| d.field(field, payload))
+        {
+            failed = Some(e);
+        }
+        Ok(())
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     splitter.finish()?;
     d.finish(leak)
 }

@@ -24,7 +24,9 @@ use gohealth_core::diagnose::site::{block_kind, blocked_sites, normalize_state, 
 use gohealth_core::finding::{Finding, TargetRef};
 use gohealth_core::snapshot::Snapshot;
 use gohealth_pprof::model::{ContentionKind, GoroutineProfile, Profile, ProfileFormat};
-use gohealth_pprof::{ParseError, ParseOptions, detect, gunzip_limited, parse_traceback, parse_with};
+use gohealth_pprof::{
+    ParseError, ParseOptions, detect, gunzip_limited, is_gzip, parse_goroutine_proto, parse_traceback, parse_with,
+};
 
 /// Groups listed in the output at most (a 100k-goroutine dump can have thousands).
 const MAX_GROUPS: usize = 200;
@@ -203,7 +205,7 @@ fn read_input(
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| read_err(e.to_string()))?;
         let fetch_err = |err| AnalyzeError::Fetch { input: input.to_string(), err };
         let collector = Collector::new(opts).map_err(fetch_err)?;
-        let body = rt.block_on(collector.fetch(input)).map_err(fetch_err)?;
+        let body = rt.block_on(collector.fetch_raw(input)).map_err(fetch_err)?;
         return Ok((body.to_vec(), now_secs()));
     }
     let mut data = Vec::new();
@@ -240,6 +242,28 @@ pub(super) fn load(
 /// Pure: one input's bytes → its profile.
 pub(super) fn parse_input(input: &str, data: &[u8], taken_at: i64, max_bytes: usize) -> Result<Parsed, AnalyzeError> {
     let parse_err = |err| AnalyzeError::Parse { input: input.to_string(), err };
+    // A gzipped goroutine profile.proto is decoded as it inflates; anything else inside gzip
+    // (other kinds, gzipped text) is inflated first and detected below.
+    if is_gzip(data) {
+        let leak = input.contains("goroutineleak").then_some(true);
+        match parse_goroutine_proto(data, max_bytes, leak) {
+            Ok(p) => {
+                return Ok(Parsed {
+                    source: input.to_string(),
+                    format: ProfileFormat::Proto,
+                    profile: Profile::Goroutine(p),
+                    panic_message: None,
+                    truncated: false,
+                    taken_at,
+                });
+            }
+            // the same inflate would fail the same way
+            Err(e @ (ParseError::TooLarge { .. } | ParseError::Gzip(_) | ParseError::ProfileTooComplex { .. })) => {
+                return Err(parse_err(e));
+            }
+            Err(_) => {}
+        }
+    }
     let plain = gunzip_limited(data, max_bytes).map_err(parse_err)?;
     let format = detect(&plain).map_err(parse_err)?;
     if format == ProfileFormat::GoroutineDebug2 {

@@ -205,7 +205,7 @@ async fn collect(source: &Source, args: &AnalyzeArgs) -> (TargetRef, Result<Snap
         Source::Profiles { target, urls, collector } => {
             let mut parsed = Vec::new();
             for url in urls {
-                let body = match collector.fetch(url).await {
+                let body = match collector.fetch_raw(url).await {
                     Ok(b) => b,
                     Err(e) => return (target.clone(), Err(scrape_failed(target, &e))),
                 };

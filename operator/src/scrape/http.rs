@@ -190,11 +190,28 @@ impl Collector {
         self.fetch_unlimited(url).await
     }
 
+    /// [`Self::fetch`] returning the body as served, gzip included: for profiles, which the
+    /// parsers inflate themselves within the same cap (a goroutine profile.proto is decoded as
+    /// it inflates, so the inflated body is never held whole).
+    pub async fn fetch_raw(&self, url: &str) -> Result<Bytes, ScrapeError> {
+        let _permit = self.limiter.acquire().await?;
+        self.fetch_with_retries(url, false).await
+    }
+
     /// `fetch` without taking a permit: for callers that already hold one for the whole target.
     pub(crate) async fn fetch_unlimited(&self, url: &str) -> Result<Bytes, ScrapeError> {
+        self.fetch_with_retries(url, true).await
+    }
+
+    /// [`Self::fetch_raw`] without taking a permit.
+    pub(crate) async fn fetch_raw_unlimited(&self, url: &str) -> Result<Bytes, ScrapeError> {
+        self.fetch_with_retries(url, false).await
+    }
+
+    async fn fetch_with_retries(&self, url: &str, inflate: bool) -> Result<Bytes, ScrapeError> {
         let mut attempt = 0u32;
         loop {
-            match self.fetch_once(url).await {
+            match self.fetch_once(url, inflate).await {
                 Err(e) if e.is_transient() && attempt < self.opts.retries => {
                     let backoff = self.opts.retry_backoff.saturating_mul(2u32.saturating_pow(attempt));
                     tracing::debug!(url, attempt, error = %e, ?backoff, "transient scrape failure, retrying");
@@ -206,14 +223,14 @@ impl Collector {
         }
     }
 
-    /// One attempt under the total deadline.
-    async fn fetch_once(&self, url: &str) -> Result<Bytes, ScrapeError> {
+    /// One attempt under the total deadline; `inflate`: gunzip a gzip body here.
+    async fn fetch_once(&self, url: &str, inflate: bool) -> Result<Bytes, ScrapeError> {
         let timeout = self.opts.timeout;
         let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let body =
             tokio::time::timeout(timeout, self.get_capped(url)).await.map_err(|_| ScrapeError::Timeout(ms))??;
         let cap = usize::try_from(self.opts.max_body_bytes).unwrap_or(usize::MAX);
-        if !gohealth_pprof::is_gzip(&body) {
+        if !inflate || !gohealth_pprof::is_gzip(&body) {
             return Ok(body);
         }
         // Inflating up to 64 MiB is CPU work: keep it off the async workers.

@@ -226,7 +226,7 @@ impl Collector {
     /// dump can be 64 MiB). The format is detected from the content; `expect` only fills in what the
     /// content cannot say (leak profile, mutex vs block).
     async fn fetch_profile(&self, endpoint: &Endpoint, path: &str, expect: Expect) -> Result<Profile, ScrapeError> {
-        let body = self.fetch_unlimited(&endpoint.url(path)).await?;
+        let body = self.fetch_raw_unlimited(&endpoint.url(path)).await?;
         let limit = usize::try_from(self.options().max_body_bytes).unwrap_or(usize::MAX);
         let opts = ParseOptions {
             limit,
