@@ -15,8 +15,8 @@ use super::ParseError;
 use super::detect::detect_plain;
 use super::limits::{MAX_SAMPLES, too_complex};
 use super::model::{
-    ContentionKind, ContentionProfile, ContentionSite, GoroutineGroup, GoroutineProfile, HeapProfile, MemStats,
-    ProfileFormat,
+    ContentionKind, ContentionProfile, ContentionSite, GoroutineProfile, Groups, GroupsBuilder, HeapProfile, Labels,
+    MemStats, ProfileFormat,
 };
 use super::text::{FxHashMap, Stacks, as_text, find_byte, lines, parse_i64, parse_u64, split_file_line, strip_offset};
 
@@ -80,7 +80,8 @@ const GOROUTINE_FMT: &str = "goroutine debug=1";
 
 /// One record being read and what merges it with an earlier one.
 struct Record {
-    group: GoroutineGroup,
+    count: u64,
+    labels: Labels,
     labels_id: u32,
 }
 
@@ -103,29 +104,29 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
         None => None,
     };
     let leak = header_total.is_some_and(|(leak, _)| leak);
-    let mut groups: Vec<GoroutineGroup> = Vec::new();
+    // Straight into columns: a record with a distinct label value costs a few bytes, not a
+    // `GoroutineGroup`.
+    let mut groups = GroupsBuilder::default();
     let mut current: Option<Record> = None;
     let mut stacks = Stacks::default();
     let mut by_key: FxHashMap<(u32, u32), usize> = FxHashMap::default();
     // A record ends at a blank line, at the next record or at the end.
-    let mut end = |current: &mut Option<Record>, stacks: &mut Stacks<'_>, groups: &mut Vec<GoroutineGroup>| {
-        let Some(Record { mut group, labels_id }) = current.take() else {
+    let mut end = |current: &mut Option<Record>, stacks: &mut Stacks<'_>, groups: &mut GroupsBuilder| {
+        let Some(Record { count, labels, labels_id }) = current.take() else {
             return Ok(());
         };
         let stack = stacks.finish();
         if let Some(e) = stacks.error() {
             return Err(e.clone());
         }
-        match by_key.get(&(stack.id, labels_id)).and_then(|i| groups.get_mut(*i)) {
-            Some(g) => g.count = g.count.saturating_add(group.count),
+        match by_key.get(&(stack.id, labels_id)) {
+            Some(i) => groups.add_count(*i, count),
             None => {
                 if groups.len() >= MAX_SAMPLES {
                     return Err(too_complex("records", MAX_SAMPLES));
                 }
-                by_key.insert((stack.id, labels_id), groups.len());
-                group.frames = stack.stack;
-                group.frames_elided = stack.cut;
-                groups.push(group);
+                let i = groups.push(count, &stack.stack, &labels, Groups::flags(leak, false, stack.cut));
+                by_key.insert((stack.id, labels_id), i);
             }
         }
         Ok(())
@@ -137,7 +138,7 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
             if let Some(r) = current.as_mut()
                 && let Some((id, labels)) = stacks.labels(rest.trim())
             {
-                r.group.labels = labels;
+                r.labels = labels;
                 r.labels_id = id;
             }
         } else if is_frame_line(line) {
@@ -147,8 +148,7 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
         } else if let Some((count, _pcs)) = line.split_once(" @") {
             end(&mut current, &mut stacks, &mut groups)?;
             let count = parse_u64(count.trim()).ok_or_else(|| malformed(GOROUTINE_FMT, n, "bad record count"))?;
-            let group = GoroutineGroup { count, leaked: leak, ..GoroutineGroup::default() };
-            current = Some(Record { group, labels_id: u32::MAX });
+            current = Some(Record { count, labels: Labels::default(), labels_id: u32::MAX });
         } else if line.trim() == "@" || line.ends_with(" @") {
             // a record with no PCs at all: keep the count
             end(&mut current, &mut stacks, &mut groups)?;
@@ -156,7 +156,7 @@ pub fn parse_goroutine_debug1(data: &[u8]) -> Result<GoroutineProfile, ParseErro
         // Anything else (future comment lines) is ignored.
     }
     end(&mut current, &mut stacks, &mut groups)?;
-    let mut profile = GoroutineProfile { total: 0, groups: groups.into(), leak_profile: leak };
+    let mut profile = GoroutineProfile { total: 0, groups: groups.finish(), leak_profile: leak };
     profile.total = match header_total {
         Some((_, total)) => total,
         None => profile.sum_of_groups(),

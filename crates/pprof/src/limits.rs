@@ -23,9 +23,11 @@ pub const MAX_TRACEBACK_FRAMES: usize = 100;
 /// so only per-goroutine label values get near it (100k unique requests = 100k samples).
 pub const MAX_SAMPLES: usize = 1 << 19;
 
-/// Frames summed over the distinct stacks of one profile (each costs a 40-byte `Frame`):
-/// 16k distinct stacks at the default depth of 128.
-pub const MAX_STACK_FRAMES: usize = 1 << 21;
+/// Frames summed over the distinct stacks of one profile (each costs a 40-byte `Frame`, so
+/// this is ≤ 42 MB): 8k distinct stacks at the default depth of 128. The busiest real
+/// programs captured here (kube-apiserver, etcd, kube-controller-manager) hold a few
+/// thousand goroutines of a few dozen frames.
+pub const MAX_STACK_FRAMES: usize = 1 << 20;
 
 /// Distinct strings (proto string table; function, file, label text in text formats).
 pub const MAX_STRINGS: usize = 1 << 20;

@@ -856,19 +856,82 @@ fn addr<T: ?Sized>(a: Option<&Arc<T>>) -> usize {
     a.map_or(0, |a| Arc::as_ptr(a).cast::<u8>() as usize)
 }
 
+/// Builds [`Groups`] one group at a time from shared stacks and label sets (the text parsers),
+/// keeping each distinct stack and set once.
+#[derive(Default)]
+pub(crate) struct GroupsBuilder {
+    g: Groups,
+    stack_ids: crate::text::FxHashMap<usize, u32>,
+    set_ids: crate::text::FxHashMap<(usize, u32), u32>,
+    sets: Vec<Labels>,
+}
+
+impl GroupsBuilder {
+    /// Appends a group; returns its index (for [`Self::add_count`]).
+    pub fn push(&mut self, count: u64, frames: &Stack, labels: &Labels, flags: u8) -> usize {
+        let i = self.g.count.len();
+        Groups::push_count(&mut self.g.count, &mut self.g.big_counts, count);
+        self.g.flags.push(flags);
+        let next = u32::try_from(self.g.stacks.len()).unwrap_or(u32::MAX);
+        let stacks = &mut self.g.stacks;
+        let s = *self.stack_ids.entry(addr(frames.0.as_ref())).or_insert_with(|| {
+            stacks.push(frames.clone());
+            next
+        });
+        self.g.stack.push(s);
+        let key = match &labels.0 {
+            LabelsRepr::Empty => None,
+            LabelsRepr::Pairs(p) => Some((addr(Some(p)), 0)),
+            LabelsRepr::Table(t, i) => Some((addr(Some(t)), *i)),
+        };
+        let l = match key {
+            None => NO_LABELS,
+            Some(key) => {
+                let next = u32::try_from(self.sets.len()).unwrap_or(u32::MAX);
+                let sets = &mut self.sets;
+                *self.set_ids.entry(key).or_insert_with(|| {
+                    sets.push(labels.clone());
+                    next
+                })
+            }
+        };
+        self.g.labels.push(l);
+        i
+    }
+
+    pub fn add_count(&mut self, i: usize, c: u64) {
+        let now = self.g.count_of(i);
+        let sum = now.saturating_add(c);
+        let Some(slot) = self.g.count.get_mut(i) else { return };
+        match u32::try_from(sum) {
+            Ok(small) if small < u32::MAX => *slot = small,
+            _ => {
+                *slot = u32::MAX;
+                let group = u32::try_from(i).unwrap_or(u32::MAX);
+                match self.g.big_counts.binary_search_by_key(&group, |b| b.0) {
+                    Ok(j) => {
+                        if let Some(b) = self.g.big_counts.get_mut(j) {
+                            b.1 = sum;
+                        }
+                    }
+                    Err(j) => self.g.big_counts.insert(j, (group, sum)),
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.g.count.len()
+    }
+
+    pub fn finish(mut self) -> Groups {
+        self.g.label_sets = LabelSets::Sets(self.sets);
+        self.g
+    }
+}
+
 impl From<Vec<GoroutineGroup>> for Groups {
     fn from(groups: Vec<GoroutineGroup>) -> Self {
-        let n = groups.len();
-        let mut g = Groups {
-            count: Vec::with_capacity(n),
-            stack: Vec::with_capacity(n),
-            labels: Vec::with_capacity(n),
-            flags: Vec::with_capacity(n),
-            ..Groups::default()
-        };
-        let mut stacks: crate::text::FxHashMap<usize, u32> = crate::text::FxHashMap::default();
-        let mut sets: crate::text::FxHashMap<(usize, u32), u32> = crate::text::FxHashMap::default();
-        let mut label_sets: Vec<Labels> = Vec::new();
         let any_detail = groups.iter().any(|x| {
             x.state.is_some()
                 || x.wait_minutes_max.is_some()
@@ -877,33 +940,12 @@ impl From<Vec<GoroutineGroup>> for Groups {
                 || x.parent_goid.is_some()
                 || !x.goids.is_empty()
         });
+        let mut b = GroupsBuilder::default();
+        let mut detail = Vec::new();
         for x in groups {
-            Groups::push_count(&mut g.count, &mut g.big_counts, x.count);
-            g.flags.push(Groups::flags(x.leaked, x.locked_to_thread, x.frames_elided));
-            let next = u32::try_from(g.stacks.len()).unwrap_or(u32::MAX);
-            let s = *stacks.entry(addr(x.frames.0.as_ref())).or_insert_with(|| {
-                g.stacks.push(x.frames.clone());
-                next
-            });
-            g.stack.push(s);
-            let key = match &x.labels.0 {
-                LabelsRepr::Empty => None,
-                LabelsRepr::Pairs(p) => Some((addr(Some(p)), 0)),
-                LabelsRepr::Table(t, i) => Some((addr(Some(t)), *i)),
-            };
-            let l = match key {
-                None => NO_LABELS,
-                Some(key) => {
-                    let next = u32::try_from(label_sets.len()).unwrap_or(u32::MAX);
-                    *sets.entry(key).or_insert_with(|| {
-                        label_sets.push(x.labels.clone());
-                        next
-                    })
-                }
-            };
-            g.labels.push(l);
+            b.push(x.count, &x.frames, &x.labels, Groups::flags(x.leaked, x.locked_to_thread, x.frames_elided));
             if any_detail {
-                g.detail.push(Detail {
+                detail.push(Detail {
                     state: x.state,
                     wait_minutes_max: x.wait_minutes_max,
                     wait_minutes_min: x.wait_minutes_min,
@@ -913,7 +955,8 @@ impl From<Vec<GoroutineGroup>> for Groups {
                 });
             }
         }
-        g.label_sets = LabelSets::Sets(label_sets);
+        let mut g = b.finish();
+        g.detail = detail;
         g
     }
 }
