@@ -156,6 +156,7 @@ pub fn audit_key(namespace: Option<&str>, name: &str) -> String {
 }
 
 pub fn main(args: RunArgs) -> ExitCode {
+    crate::allocator::return_large_buffers();
     crate::telemetry::init_tracing(args.log_format != "text");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

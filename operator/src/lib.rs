@@ -6,6 +6,7 @@
 //! [`cycle`] ([`scrape`], the I/O, then [`evaluate`], pure) → [`status`] and [`events`] (planned
 //! purely, then applied) and [`metrics`]. [`state`] keeps one object per audit between cycles.
 
+pub mod allocator;
 pub mod cli;
 pub mod controller;
 pub mod crd;

@@ -106,6 +106,7 @@ fn operator_modules_never_import_a_later_step() {
         ("events", 4),
         ("state", 4),
         ("telemetry", 4),
+        ("allocator", 4),
         ("leader", 4),
         ("cycle", 5),
         ("controller", 6),
