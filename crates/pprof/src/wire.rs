@@ -323,15 +323,7 @@ fn sample<'a>(b: &'a [u8], p: &mut Profile<'a>) -> Result<(), ParseError> {
     while !r.done() {
         let field_start = r.pos;
         match r.tag()? {
-            (1, w) => {
-                if w == LEN {
-                    location_count += r.packed_count()?;
-                } else {
-                    r.repeated(w, |_| location_count += 1)?;
-                }
-                let start = locations.as_ref().map_or(field_start, |l| l.start);
-                locations = Some(start..r.pos);
-            }
+            (1, w) => location_field(&mut r, w, field_start, &mut location_count, &mut locations)?,
             // int64 on the wire is the two's complement u64, as prost reads it
             (2, w) => {
                 let mut over = false;
@@ -374,20 +366,27 @@ pub(super) fn label(b: &[u8]) -> Result<Label, ParseError> {
 
 fn location(b: &[u8], p: &mut Profile<'_>) -> Result<(), ParseError> {
     let start = p.lines.len();
-    let mut id = 0;
-    let mut r = Reader::new(b);
-    while !r.done() {
-        match r.tag()? {
-            (1, w) => id = r.scalar(w)?,
-            (2 | 3 | 5, w) => drop(r.scalar(w)?),
-            (4, w) => {
-                cap(p.lines.len(), MAX_TABLE_ENTRIES, "location lines")?;
-                p.lines.push(line(r.message(w)?)?);
-            }
-            (_, w) => r.skip(w)?,
-        }
-    }
+    let id = location_parts(b, &mut p.lines)?;
     p.locations.push(Location { id, lines: start..p.lines.len() });
+    Ok(())
+}
+
+/// A sample's location-id field (packed or not) at `field_start`: counts its ids without
+/// decoding them and stretches `span` (first location field to the end of the last) over it.
+fn location_field(
+    r: &mut Reader<'_>,
+    wire: u8,
+    field_start: usize,
+    count: &mut usize,
+    span: &mut Option<Range<usize>>,
+) -> Result<(), ParseError> {
+    if wire == LEN {
+        *count += r.packed_count()?;
+    } else {
+        r.repeated(wire, |_| *count += 1)?;
+    }
+    let start = span.as_ref().map_or(field_start, |l| l.start);
+    *span = Some(start..r.pos);
     Ok(())
 }
 
@@ -546,15 +545,7 @@ pub(super) fn sample_parts<'b>(
     while !r.done() {
         let field_start = r.pos;
         match r.tag()? {
-            (1, w) => {
-                if w == LEN {
-                    count += r.packed_count()?;
-                } else {
-                    r.repeated(w, |_| count += 1)?;
-                }
-                let start = locations.as_ref().map_or(field_start, |l| l.start);
-                locations = Some(start..r.pos);
-            }
+            (1, w) => location_field(&mut r, w, field_start, &mut count, &mut locations)?,
             (2, w) => r.repeated(w, |v| {
                 first_value.get_or_insert(v as i64);
             })?,
