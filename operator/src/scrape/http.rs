@@ -270,42 +270,10 @@ impl Collector {
             return Err(ScrapeError::BodyTooLarge(cap));
         }
         let mut body = BodyBuffer::new(cap, resp.content_length());
-        let mut large: Option<tokio::sync::OwnedSemaphorePermit> = None;
         while let Some(chunk) = resp.chunk().await.map_err(map)? {
-            if large.is_none() && body.len().saturating_add(chunk.len()) > LARGE_BODY_BYTES {
-                // Waits within this request's deadline; small bodies never wait.
-                large = Some(large_bodies().acquire_owned().await.map_err(|_| ScrapeError::BodyTooLarge(cap))?);
-            }
             body.push(&chunk)?;
         }
-        Ok(body.finish_holding(large))
-    }
-}
-
-/// Bodies past this size need one of the [`LARGE_BODIES_AT_ONCE`] permits.
-pub const LARGE_BODY_BYTES: usize = 1 << 20;
-
-/// How many bodies over [`LARGE_BODY_BYTES`] the whole process reads and parses at once. Real
-/// goroutine profiles are tens of KiB to a few MiB; a target serving a body up to the cap (a
-/// gigabyte stream, a huge dump) takes one permit from download until its parse is done, so
-/// memory stays near `concurrency × 1 MiB + LARGE_BODIES_AT_ONCE × (body + parse)` however
-/// many such targets one audit selects.
-pub const LARGE_BODIES_AT_ONCE: usize = 2;
-
-fn large_bodies() -> Arc<tokio::sync::Semaphore> {
-    static SEM: OnceLock<Arc<tokio::sync::Semaphore>> = OnceLock::new();
-    SEM.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(LARGE_BODIES_AT_ONCE))).clone()
-}
-
-/// A body and the large-body permit it holds until it is dropped (after its parse).
-struct Held {
-    buf: Vec<u8>,
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-impl AsRef<[u8]> for Held {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf
+        Ok(body.finish())
     }
 }
 
@@ -363,14 +331,6 @@ impl BodyBuffer {
 
     pub fn finish(self) -> Bytes {
         Bytes::from(self.buf)
-    }
-
-    /// [`Self::finish`], the permit released only when the last clone of the body is dropped.
-    fn finish_holding(self, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Bytes {
-        match permit {
-            None => self.finish(),
-            Some(p) => Bytes::from_owner(Held { buf: self.buf, _permit: Some(p) }),
-        }
     }
 }
 
