@@ -737,28 +737,30 @@ impl Counts {
     }
 
     pub fn add(&mut self, group: u32, c: u64) {
-        let Some(slot) = self.small.get_mut(group as usize) else { return };
-        let now = if *slot == u32::MAX {
-            match self.big.binary_search_by_key(&group, |b| b.0) {
-                Ok(j) => self.big.get(j).map_or(0, |b| b.1),
-                Err(_) => u64::from(u32::MAX),
-            }
-        } else {
-            u64::from(*slot)
-        };
-        let sum = now.saturating_add(c);
-        match u32::try_from(sum) {
-            Ok(small) if small < u32::MAX => *slot = small,
-            _ => {
-                *slot = u32::MAX;
-                match self.big.binary_search_by_key(&group, |b| b.0) {
-                    Ok(j) => {
-                        if let Some(b) = self.big.get_mut(j) {
-                            b.1 = sum;
-                        }
+        add_count(&mut self.small, &mut self.big, group, c);
+    }
+}
+
+/// Adds `c` to group `group`'s count in the `u32` column and its side table of big counts.
+fn add_count(small: &mut [u32], big: &mut Vec<(u32, u64)>, group: u32, c: u64) {
+    let Some(slot) = small.get_mut(group as usize) else { return };
+    let found = big.binary_search_by_key(&group, |b| b.0);
+    let now = match (*slot, found) {
+        (u32::MAX, Ok(j)) => big.get(j).map_or(u64::from(u32::MAX), |b| b.1),
+        (n, _) => u64::from(n),
+    };
+    let sum = now.saturating_add(c);
+    match u32::try_from(sum) {
+        Ok(n) if n < u32::MAX => *slot = n,
+        _ => {
+            *slot = u32::MAX;
+            match found {
+                Ok(j) => {
+                    if let Some(b) = big.get_mut(j) {
+                        b.1 = sum;
                     }
-                    Err(j) => self.big.insert(j, (group, sum)),
                 }
+                Err(j) => big.insert(j, (group, sum)),
             }
         }
     }
@@ -900,24 +902,7 @@ impl GroupsBuilder {
     }
 
     pub fn add_count(&mut self, i: usize, c: u64) {
-        let now = self.g.count_of(i);
-        let sum = now.saturating_add(c);
-        let Some(slot) = self.g.count.get_mut(i) else { return };
-        match u32::try_from(sum) {
-            Ok(small) if small < u32::MAX => *slot = small,
-            _ => {
-                *slot = u32::MAX;
-                let group = u32::try_from(i).unwrap_or(u32::MAX);
-                match self.g.big_counts.binary_search_by_key(&group, |b| b.0) {
-                    Ok(j) => {
-                        if let Some(b) = self.g.big_counts.get_mut(j) {
-                            b.1 = sum;
-                        }
-                    }
-                    Err(j) => self.g.big_counts.insert(j, (group, sum)),
-                }
-            }
-        }
+        add_count(&mut self.g.count, &mut self.g.big_counts, u32::try_from(i).unwrap_or(u32::MAX), c);
     }
 
     pub fn len(&self) -> usize {
