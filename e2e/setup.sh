@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install and build everything the demo and the tests need, idempotently, on a fresh Debian machine:
-# Debian packages, the local control plane (kube-apiserver + etcd from their Go modules), the Go fleet,
-# and the tools the chart verification uses (helm from its Go module, promtool/prometheus from Debian).
-# The real-node cluster (e2e/cluster) installs its own runtime and images: see e2e/cluster/README.md.
+# Debian packages, the control plane and kubelet (from the pinned Go modules), the Go fleet, the tools the
+# chart verification uses (helm from its Go module, promtool/prometheus from Debian), and the real-node
+# cluster's runtime and images (e2e/cluster/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -19,4 +19,7 @@ for s in e2e/tools/install-*.sh; do
 done
 bash e2e/controlplane/build.sh
 bash e2e/fleet/build.sh
+# The real-node cluster (e2e/cluster): containerd, runc and buildah from Debian, and its images.
+bash e2e/cluster/install-deps.sh
+bash e2e/images/build.sh pause fleet operator
 echo "setup: done in $(( $(date +%s) - t0 ))s"

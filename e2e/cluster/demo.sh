@@ -42,16 +42,21 @@ stage "fleet Deployments"
 bash e2e/cluster/deploy-fleet.sh "$STATE" "$NS" healthy leaky ticker goexit gcchurn crashy 2>&1
 
 stage "helm install operator"
-bash e2e/cluster/install-operator.sh "$STATE" 2>&1 | grep '^cluster' || true
+bash e2e/cluster/install-operator.sh "$STATE" --set controlPlane.enabled=true --set controlPlane.kubelets=true 2>&1 | grep '^cluster' || true
 kubectl -n gohealth-system get pods -o wide
 
 stage "first audit"
+# The control plane's serving certificates: the cluster CA (controller-manager, scheduler) and the node CA
+# (kubelets), in one bundle.
+cat "$STATE/cp/pki/ca.crt" "$STATE/pki/node-ca.crt" > "$STATE/control-plane-ca.crt"
+kubectl -n gohealth-system create secret generic control-plane-ca --from-file=ca.crt="$STATE/control-plane-ca.crt" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# Pods here run on their node's network, which only the cluster-scoped kind may scrape (docs/security.md).
 kubectl apply -f - >/dev/null <<'YAML'
 apiVersion: gohealth.dev/v1alpha1
-kind: GoHealthAudit
+kind: ClusterGoHealthAudit
 metadata:
   name: demo-shop
-  namespace: demo
 spec:
   selector:
     matchLabels:
@@ -62,14 +67,18 @@ spec:
       minGoroutines: 50
     goPanicRestarts:
       minRestarts: 2
+  controlPlane:
+    kubelets: true
+    tls:
+      caSecret: {name: control-plane-ca, key: ca.crt}
 YAML
-kubectl -n "$NS" wait --for=condition=Ready gha/demo-shop --timeout=180s >/dev/null || {
+kubectl wait --for=condition=Ready cgha/demo-shop --timeout=180s >/dev/null || {
     kubectl -n gohealth-system logs -l app.kubernetes.io/name=gohealth-operator --tail=20 --prefix >&2 || true
     exit 1
 }
 # A crash loop needs two restarts and the trend checks a few samples.
 for _ in $(seq 90); do
-    found=$(kubectl -n "$NS" get gha demo-shop -o jsonpath='{.status.findings[*].check}')
+    found=$(kubectl get cgha demo-shop -o jsonpath='{.status.findings[*].check}')
     [[ "$found" == *GoPanicRestarts* && "$found" == *GoroutineGrowth* ]] && break
     sleep 2
 done
@@ -78,8 +87,14 @@ stage "results"
 echo
 kubectl get gha,cgha -A
 echo
-kubectl -n "$NS" get gha demo-shop \
-    -o jsonpath='{range .status.findings[*]}{.severity}{"\t"}{.check}{"\t"}{.target.pod}{"\t"}{.function}{"\n"}{end}' |
+echo "targets:"
+kubectl get cgha demo-shop \
+    -o jsonpath='{range .status.targets.items[*]}{.namespace}{"/"}{.pod}{"\t"}{.result}{"\t"}{.goroutines}{"\n"}{end}' |
+    column -t -s $'\t' || true
+echo
+echo "findings:"
+kubectl get cgha demo-shop \
+    -o jsonpath='{range .status.findings[*]}{.severity}{"\t"}{.check}{"\t"}{.target.namespace}{"/"}{.target.pod}{"\t"}{.function}{"\n"}{end}' |
     column -t -s $'\t' || true
 stage done
 echo

@@ -28,7 +28,6 @@ pid_of() { [[ -f "$STATE/$1.pid" ]] && cat "$STATE/$1.pid" || true; }
 components() {
     local n=0 f
     for f in "$STATE"/node*/; do [[ -d "$f" ]] && n=$((n + 1)); done
-    echo kube-controller-manager kube-scheduler
     local i
     for i in $(seq "$n"); do echo "containerd$i" "kubelet$i"; done
 }
@@ -101,4 +100,9 @@ EOF
 # Mount points of every cgroup v1 hierarchy (one line each).
 cgroup_v1_dirs() {
     awk '$3 == "cgroup" {print $2}' /proc/self/mounts
+}
+# ... and of the cgroup2 ("unified") hierarchy a hybrid host also mounts: runc creates the cluster's
+# cgroups there too, so stop.sh looks in both.
+cgroup_all_dirs() {
+    awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/self/mounts
 }

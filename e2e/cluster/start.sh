@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start a real Kubernetes cluster on 127.0.0.1: etcd + kube-apiserver (e2e/controlplane/start.sh),
-# kube-controller-manager, kube-scheduler, and NODES nodes (default 1), each a containerd + kubelet.
+# Start a real Kubernetes cluster on 127.0.0.1: etcd + kube-apiserver (e2e/controlplane/start.sh), NODES nodes
+# (default 1), each a containerd + kubelet, and kube-controller-manager and kube-scheduler as static pods of
+# node 1 (mirror pods in kube-system, as kubeadm runs them).
 #
 # Usage: e2e/cluster/start.sh STATE_DIR
 # Stop with e2e/cluster/stop.sh STATE_DIR (leaves no process, mount, cgroup or sysctl change behind).
@@ -80,7 +81,8 @@ sign_cert "$PKI/node-ca" "$PKI/apiserver-kubelet-client" "/O=system:masters/CN=k
     --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$PKI/node-ca.crt" \
-    --kubelet-preferred-address-types=InternalIP >&2
+    --kubelet-preferred-address-types=InternalIP \
+    --profiling=true >&2
 # shellcheck disable=SC1091
 source "$STATE/cp/env"
 CA="$STATE/cp/pki/ca"
@@ -93,28 +95,68 @@ component_kubeconfig() { # name CN O
     sign_cert "$CA" "$PKI/$1" "${3:+/O=$3}/CN=$2" clientAuth ""
     kubeconfig_for "$STATE/$1.kubeconfig" "$APISERVER_URL" "$CA.crt" "$PKI/$1.crt" "$PKI/$1.key"
 }
-component_kubeconfig kube-controller-manager system:kube-controller-manager ""
-component_kubeconfig kube-scheduler system:kube-scheduler ""
 
+# kube-controller-manager and kube-scheduler run as kubeadm runs them: static pods of node 1 (their mirror
+# pods in kube-system carry component=<name>), host network, secure ports with delegated authentication and
+# authorization, profiling on (the default). Their serving certificates are signed by the cluster CA, so a
+# client can verify them. The binaries and files come from the host by read-only hostPath mounts; the image is
+# the sandbox image (one static binary runs in it as well as in any other).
+STATIC="$STATE/static"
+mkdir -p "$STATIC/manifests"
 read -r KCM_PORT SCHED_PORT < <(free_ports 2)
-launch kube-controller-manager "$BIN/kube-controller-manager" \
-    --kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
-    --authentication-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
-    --authorization-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
-    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --cert-dir="$STATE/kcm-certs" \
-    --leader-elect=false \
+static_pod() { # name port args...
+    local name="$1" port="$2" dir="$STATIC/$1"; shift 2
+    mkdir -p "$dir"
+    component_kubeconfig "$name" "system:$name" ""
+    sed -e "s#$PKI/$name#/etc/kubernetes/$name#g" -e "s#$CA.crt#/etc/kubernetes/ca.crt#" \
+        "$STATE/$name.kubeconfig" > "$dir/kubeconfig"
+    cp "$PKI/$name.crt" "$PKI/$name.key" "$CA.crt" "$dir/"
+    sign_cert "$CA" "$dir/serving" "/CN=$name" serverAuth "IP:127.0.0.1,DNS:localhost"
+    chmod 0644 "$dir"/*.crt "$dir/kubeconfig"
+    local args="" a
+    for a in "$@"; do args+="        - \"$a\""$'\n'; done
+    cat > "$STATIC/manifests/$name.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $name
+  namespace: kube-system
+  labels: {component: $name, tier: control-plane}
+spec:
+  hostNetwork: true
+  containers:
+    - name: $name
+      image: $PAUSE_IMAGE
+      imagePullPolicy: Never
+      # The sandbox image's user cannot read the keys (0600, root), as on a kubeadm node.
+      securityContext: {runAsUser: 0}
+      command:
+        - /usr/local/bin/$name
+        - --kubeconfig=/etc/kubernetes/kubeconfig
+        - --authentication-kubeconfig=/etc/kubernetes/kubeconfig
+        - --authorization-kubeconfig=/etc/kubernetes/kubeconfig
+        - --bind-address=127.0.0.1
+        - --secure-port=$port
+        - --tls-cert-file=/etc/kubernetes/serving.crt
+        - --tls-private-key-file=/etc/kubernetes/serving.key
+        - --leader-elect=false
+$args      volumeMounts:
+        - {name: bin, mountPath: /usr/local/bin/$name, readOnly: true}
+        - {name: config, mountPath: /etc/kubernetes, readOnly: true}
+  volumes:
+    - {name: bin, hostPath: {path: $BIN/$name, type: File}}
+    - {name: config, hostPath: {path: $dir, type: Directory}}
+EOF
+}
+mkdir -p "$STATIC/kube-controller-manager"
+cp "$STATE/cp/pki/sa.key" "$STATIC/kube-controller-manager/sa.key"
+static_pod kube-controller-manager "$KCM_PORT" \
     --use-service-account-credentials=true \
-    --service-account-private-key-file="$STATE/cp/pki/sa.key" \
-    --root-ca-file="$CA.crt" \
+    --service-account-private-key-file=/etc/kubernetes/sa.key \
+    --root-ca-file=/etc/kubernetes/ca.crt \
     --service-cluster-ip-range=10.96.0.0/16 \
-    --controllers='*,-nodeipam' \
-    --profiling=false >/dev/null
-launch kube-scheduler "$BIN/kube-scheduler" \
-    --kubeconfig="$STATE/kube-scheduler.kubeconfig" \
-    --authentication-kubeconfig="$STATE/kube-scheduler.kubeconfig" \
-    --authorization-kubeconfig="$STATE/kube-scheduler.kubeconfig" \
-    --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --cert-dir="$STATE/scheduler-certs" \
-    --leader-elect=false --profiling=false >/dev/null
+    '--controllers=*,-nodeipam'
+static_pod kube-scheduler "$SCHED_PORT"
 
 # ------------------------------------------------------------------- nodes
 CGROUP_CONTROLLERS=()
@@ -201,12 +243,14 @@ healthzBindAddress: 127.0.0.1
 healthzPort: $KUBELET_HEALTHZ_PORT
 tlsCertFile: $PKI/kubelet$i-serving.crt
 tlsPrivateKeyFile: $PKI/kubelet$i-serving.key
+# As kubeadm configures it: ServiceAccount tokens checked by TokenReview, every request authorized by a
+# SubjectAccessReview (/debug/pprof needs nodes/proxy).
 authentication:
   anonymous: {enabled: false}
-  webhook: {enabled: false}
+  webhook: {enabled: true, cacheTTL: 30s}
   x509: {clientCAFile: $PKI/node-ca.crt}
 authorization:
-  mode: AlwaysAllow
+  mode: Webhook
 # This machine has cgroup v1 only.
 failCgroupV1: false
 cgroupDriver: cgroupfs
@@ -223,10 +267,13 @@ syncFrequency: 10s
 nodeStatusUpdateFrequency: 5s
 # A developer disk is often fuller than a node's: evict and collect images only when it is nearly full.
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+# and recover quickly once space is freed (the default keeps the taint for 5 minutes).
+evictionPressureTransitionPeriod: 30s
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 maxPods: 50
 EOF
+    [[ $i == 1 ]] && echo "staticPodPath: $STATIC/manifests" >> "$ND/kubelet.yaml"
     launch "kubelet$i" "$BIN/kubelet" \
         --config="$ND/kubelet.yaml" \
         --kubeconfig="$ND/kubelet.kubeconfig" \
@@ -240,7 +287,7 @@ done
 deadline=$(( $(date +%s) + READY_TIMEOUT ))
 ready=0
 while (( $(date +%s) < deadline )); do
-    for n in kube-controller-manager kube-scheduler $(for i in $(seq "$NODES"); do echo "containerd$i kubelet$i"; done); do
+    for n in $(for i in $(seq "$NODES"); do echo "containerd$i kubelet$i"; done); do
         alive "$(pid_of "$n")" || { tail -n 40 "$STATE/$n.log" >&2; die "$n exited during startup (log: $STATE/$n.log)"; }
     done
     ready="$(kubectl --kubeconfig "$STATE/cp/kubeconfig" get nodes \
@@ -259,7 +306,7 @@ for _ in $(seq 100); do
 done
 [[ "$hn" == true ]] || die "host-network-policy.yaml does not take effect (pods would have no network)"
 # The default ServiceAccount appears shortly after the controller-manager starts; pods need it.
-for _ in $(seq 300); do
+for _ in $(seq 900); do
     kubectl --kubeconfig "$STATE/cp/kubeconfig" -n default get serviceaccount default >/dev/null 2>&1 && break
     sleep 0.1
 done

@@ -49,7 +49,7 @@ cluster_cgroups() {
     for nd in $(node_dirs); do
         root="$(cat "$nd/cgroup-root")"
         [[ "$root" == /gohealth-e2e-* ]] || continue
-        for h in $(cgroup_v1_dirs); do
+        for h in $(cgroup_all_dirs); do
             [[ -d "$h$root" ]] && find "$h$root" -depth -type d
         done
     done
@@ -84,8 +84,6 @@ stop_all() {
     for pid in $(shim_pids); do kill -KILL "$pid" 2>/dev/null || true; done
     for i in $(seq 50); do [[ -z "$(cgroup_pids)$(shim_pids)" ]] && break; sleep 0.1; done
     PHASES+=", containers and containerd $(elapsed "$t" "$(now)")s"; t=$(now)
-    stop_one kube-scheduler kube-scheduler
-    stop_one kube-controller-manager kube-controller-manager
     bash "$REPO/e2e/controlplane/stop.sh" "$STATE/cp" >/dev/null 2>&1 || true
     PHASES+=", control plane $(elapsed "$t" "$(now)")s"; t=$(now)
 

@@ -21,14 +21,15 @@ use kube::{Api, Client, Resource, ResourceExt};
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::crd::{ClusterGoHealthAudit, GoHealthAudit, GoHealthAuditSpec, GoHealthAuditStatus};
+use crate::crd::{ClusterGoHealthAudit, ControlPlaneSpec, GoHealthAudit, GoHealthAuditSpec, GoHealthAuditStatus};
 use crate::cycle;
 use crate::dereference::targets::{self, Selection};
 use crate::events;
+use crate::scrape;
 use crate::scrape::http::Limiter;
 use crate::state::{AuditState, AuditStates};
 use crate::status;
-use crate::validate::{InvalidSpec, Scope, validate};
+use crate::validate::{self, InvalidSpec, Scope, validate};
 
 /// How long a reconcile waits for the pod cache's first fill before it backs off.
 const CACHE_WAIT: Duration = Duration::from_secs(30);
@@ -108,6 +109,9 @@ pub struct Context {
     pub operator_namespace: String,
     /// The apiserver's addresses: never a target of a namespaced audit.
     pub apiserver_addresses: Vec<IpAddr>,
+    /// The API connection's URL and CA bundle (PEM): where `spec.controlPlane.apiServer` is scraped.
+    pub api_url: String,
+    pub api_ca_pem: Option<Vec<u8>>,
 }
 
 /// What the one pipeline needs from either kind of audit.
@@ -118,6 +122,10 @@ pub trait AuditKind:
     const KIND: &'static str;
     fn spec(&self) -> &GoHealthAuditSpec;
     fn status(&self) -> Option<&GoHealthAuditStatus>;
+    /// `spec.controlPlane`: the cluster-scoped kind only.
+    fn control_plane(&self) -> Option<&ControlPlaneSpec> {
+        None
+    }
     /// The API of this object (namespaced or cluster-wide).
     fn api(client: Client, namespace: Option<&str>) -> Api<Self>;
 }
@@ -144,6 +152,9 @@ impl AuditKind for ClusterGoHealthAudit {
     }
     fn status(&self) -> Option<&GoHealthAuditStatus> {
         self.status.as_ref()
+    }
+    fn control_plane(&self) -> Option<&ControlPlaneSpec> {
+        self.spec.control_plane.as_ref()
     }
     fn api(client: Client, _namespace: Option<&str>) -> Api<Self> {
         Api::all(client)
@@ -205,6 +216,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let config = kube::Config::infer().await.map_err(|e| RunError::Kube(kube::Error::InferConfig(e)))?;
     let apiserver_addresses =
         apiserver_addresses(config.cluster_url.host(), config.cluster_url.port_u16().unwrap_or(443)).await;
+    let api_url = config.cluster_url.to_string();
+    let api_ca_pem = api_ca_pem(&config);
     let client = Client::try_from(config)?;
     let metrics = Arc::new(crate::metrics::Metrics::new(crate::metrics::MetricsOptions {
         per_target_series: args.per_target_metrics,
@@ -289,6 +302,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         states: AuditStates::default(),
         operator_namespace: args.lease_namespace.clone(),
         apiserver_addresses,
+        api_url,
+        api_ca_pem,
     });
     info!("gohealth operator started");
     let namespaced = drive(controller, ctx.clone(), pod_subs.0, ns_subs.0);
@@ -310,6 +325,17 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let _ = stop_tx.send(true);
     info!("gohealth operator stopped");
     result
+}
+
+/// The CA bundle the API connection trusts, as PEM: the in-cluster file (re-read by kube as it rotates; read
+/// once here), else the kubeconfig's certificates. None: the system roots.
+fn api_ca_pem(config: &kube::Config) -> Option<Vec<u8>> {
+    if let Some(pem) = config.root_cert_file.as_ref().and_then(|f| std::fs::read(f).ok()) {
+        return Some(pem);
+    }
+    let certs: Vec<pem::Pem> =
+        config.root_cert.iter().flatten().map(|der| pem::Pem::new("CERTIFICATE", der.clone())).collect();
+    (!certs.is_empty()).then(|| pem::encode_many(&certs).into_bytes())
 }
 
 /// The apiserver's IP addresses, from the client's URL (resolved when it is a name). Best effort: a
@@ -464,6 +490,9 @@ async fn reconcile_inner<K: AuditKind>(
     state: &mut AuditState,
 ) -> Result<Action, Error> {
     let mut cfg = validate(audit.spec(), K::SCOPE)?;
+    if let Some(cp) = audit.control_plane() {
+        cfg.control_plane = Some(validate::control_plane(cp)?);
+    }
     // The staleness alert compares the last successful audit against twice this interval.
     ctx.metrics.set_interval(&mut state.series, cfg.interval.as_secs_f64());
     // The caches are filled once at start; until then an audit would see no targets at all.
@@ -482,8 +511,16 @@ async fn reconcile_inner<K: AuditKind>(
     if K::SCOPE == Scope::Namespaced {
         cfg.pprof.infrastructure = targets::infrastructure_addresses(&all_pods, &ctx.apiserver_addresses);
     }
+    let mut control_plane = cycle::ControlPlane::none();
+    if let Some(cp) = &cfg.control_plane {
+        if cp.api_server {
+            control_plane.targets.push(scrape::control_plane::api_server(&ctx.api_url));
+            control_plane.api_ca_pem = ctx.api_ca_pem.clone();
+        }
+        control_plane.targets.extend(scrape::control_plane::component_pods(&all_pods, cp));
+    }
     drop(all_pods);
-    let fingerprint = cycle::fingerprint(&targets);
+    let fingerprint = cycle::fingerprint(&targets, &control_plane.targets);
 
     let now = jiff::Timestamp::now();
     let due = cycle::due(state, audit.meta().generation, &fingerprint, cfg.interval, now);
@@ -491,12 +528,19 @@ async fn reconcile_inner<K: AuditKind>(
         return Ok(Action::requeue(wait));
     }
 
-    info!(audit = %key, targets = targets.len(), reason = due.reason, "audit starting");
+    info!(
+        audit = %key,
+        targets = targets.len(),
+        control_plane = control_plane.targets.len(),
+        reason = due.reason,
+        "audit starting"
+    );
     // A cluster audit's Secrets and ConfigMaps live in the operator's namespace.
     let reads_from = namespace.unwrap_or(&ctx.operator_namespace);
     let audit_ref = cycle::AuditRef { namespace: reads_from, generation: audit.meta().generation };
     // Each audit scrapes within its fair share of the operator-wide concurrency.
     let limiter = ctx.limiter.for_audit(key);
+    let targets = cycle::Targets { pods: targets, control_plane };
     let outcome = cycle::run(&ctx.client, &limiter, &audit_ref, &cfg, targets, state, now).await;
     state.fingerprint = Some(fingerprint);
     state.last_audit = Some(now);

@@ -70,8 +70,7 @@ pub struct GoHealthAuditSpec {
 /// of any namespace (`namespaceSelector`; unset means every namespace) and the operator's own
 /// ServiceAccount token (`pprof.auth.serviceAccountToken`, sent over verified TLS only). Secrets and
 /// ConfigMaps it names are read from the operator's namespace.
-// Control-plane targets will be a `controlPlane` field beside `audit`; `audit` is flattened, so the YAML
-// keeps one flat spec.
+// `audit` is flattened, so the YAML keeps one flat spec with `controlPlane` beside the shared fields.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "gohealth.dev",
@@ -89,9 +88,55 @@ pub struct GoHealthAuditSpec {
     printcolumn = r#"{"name":"Info","type":"integer","priority":1,"jsonPath":".status.summary.info","description":"Info findings"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","description":"Reason of the Ready condition"}"#
 )]
+#[serde(rename_all = "camelCase")]
 pub struct ClusterGoHealthAuditSpec {
     #[serde(flatten)]
     pub audit: GoHealthAuditSpec,
+
+    /// Control-plane programs to audit besides the selected pods (docs/security.md#control-plane).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ControlPlaneSpec>,
+}
+
+/// `spec.controlPlane` of a ClusterGoHealthAudit. Every component is scraped over HTTPS with the
+/// operator's own ServiceAccount token; the chart grants that token `get` on `/debug/pprof` only when
+/// control-plane auditing is enabled (and `nodes/proxy` only when kubelets are).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlPlaneSpec {
+    /// kube-apiserver's own `/debug/pprof`, at the address and with the CA of the operator's API connection.
+    #[serde(default = "enabled")]
+    pub api_server: bool,
+    /// kube-controller-manager: pods in kube-system labelled `component=kube-controller-manager` (the mirror
+    /// pods of kubeadm-style static pods), their secure port (`--secure-port`, default 10257).
+    #[serde(default = "enabled")]
+    pub controller_manager: bool,
+    /// kube-scheduler: pods labelled `component=kube-scheduler`, secure port `--secure-port` or 10259.
+    #[serde(default = "enabled")]
+    pub scheduler: bool,
+    /// Every node's kubelet (`https://<InternalIP>:<kubelet port>/debug/pprof`). Off by default: the
+    /// operator's token then needs `nodes/proxy`, which also allows running commands in any pod.
+    #[serde(default)]
+    pub kubelets: bool,
+    /// Verification of the components' serving certificates (the apiserver's uses the API connection's CA).
+    #[serde(default)]
+    pub tls: PprofTls,
+}
+
+impl Default for ControlPlaneSpec {
+    fn default() -> Self {
+        ControlPlaneSpec {
+            api_server: true,
+            controller_manager: true,
+            scheduler: true,
+            kubelets: false,
+            tls: PprofTls::default(),
+        }
+    }
+}
+
+fn enabled() -> bool {
+    true
 }
 
 fn default_interval() -> String {

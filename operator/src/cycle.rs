@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use kube::Client;
 
+use gohealth_core::diagnose::by_workload::by_workload;
 use gohealth_core::diagnose::merge_seen;
 use gohealth_core::scrape_error::ScrapeError;
 
 use crate::dereference::credentials;
 use crate::dereference::targets::{Target, container_restarts};
-use crate::evaluate::{Scraped, evaluate, one_note_per_workload, workload_of};
+use crate::evaluate::{Scraped, evaluate, workload_of};
 use crate::report::AuditReport;
+use crate::scrape::control_plane::{self, Component, ControlPlaneTarget};
 use crate::scrape::endpoint;
 use crate::scrape::http::{Collector, CollectorOptions, Limiter};
 use crate::scrape::profiles::ScrapePlan;
@@ -52,9 +54,12 @@ pub fn due(
     Due { wait: Some(interval - elapsed), reason: "NotDue" }
 }
 
-/// The selected pods and their IPs: a change makes an audit due.
-pub fn fingerprint(targets: &[Target]) -> Fingerprint {
-    targets.iter().map(|t| (t.target.key(), t.pod.status.as_ref().and_then(|s| s.pod_ip.clone()))).collect()
+/// The selected pods and their IPs, and the control-plane endpoints: a change makes an audit due.
+pub fn fingerprint(targets: &[Target], control_plane: &[ControlPlaneTarget]) -> Fingerprint {
+    let pods = targets.iter().map(|t| (t.target.key(), t.pod.status.as_ref().and_then(|s| s.pod_ip.clone())));
+    let components =
+        control_plane.iter().map(|t| (t.target.key(), t.endpoint.as_ref().ok().map(|e| e.base_url.clone())));
+    pods.chain(components).collect()
 }
 
 pub struct CycleOutcome {
@@ -75,10 +80,11 @@ pub async fn run(
     limiter: &Limiter,
     audit: &AuditRef<'_>,
     cfg: &AuditConfig,
-    targets: Vec<Target>,
+    targets: Targets,
     state: &mut AuditState,
     now: jiff::Timestamp,
 ) -> CycleOutcome {
+    let Targets { pods: targets, control_plane } = targets;
     let started = Instant::now();
     let now_secs = now.as_second();
 
@@ -104,18 +110,23 @@ pub async fn run(
             collector.scrape(&ep, &plan).await.map(|s| (url.clone(), s)).map_err(|e| (e, Some(url)))
         }
     });
-    let results = join_all(jobs).await;
+    let (results, cp_scraped) = futures::future::join(
+        join_all(jobs),
+        scrape_control_plane(client, limiter, audit, cfg, control_plane, state, now_secs),
+    )
+    .await;
     let scraped = targets
         .iter()
         .zip(results)
         .map(|(t, result)| Scraped { target: t.target.clone(), containers: container_restarts(&t.pod), result })
+        .chain(cp_scraped)
         .collect();
 
     // evaluate
     let (findings, reports) = evaluate(&cfg.checks, scraped, &mut state.history, &mut state.last_leak_fetch, now_secs);
     let workloads: HashMap<String, String> =
         targets.iter().filter_map(|t| Some((t.target.key(), workload_of(&t.pod)?))).collect();
-    let mut findings = one_note_per_workload(findings, &workloads);
+    let mut findings = by_workload(findings, &workloads);
 
     let mut conditions = Vec::new();
     let mut admission = None;
@@ -155,6 +166,114 @@ pub async fn run(
             admission,
         },
         conditions,
+    }
+}
+
+/// What one cycle scrapes: the selected pods, and the control plane of a ClusterGoHealthAudit.
+pub struct Targets {
+    pub pods: Vec<Target>,
+    pub control_plane: ControlPlane,
+}
+
+/// The control-plane targets of a ClusterGoHealthAudit's cycle: those found in the caches by the
+/// controller, and the kubelets (the nodes are listed here, only when asked for).
+pub struct ControlPlane {
+    pub targets: Vec<ControlPlaneTarget>,
+    /// `https://…` of the operator's API connection and its CA bundle (PEM), for the apiserver target.
+    pub api_ca_pem: Option<Vec<u8>>,
+}
+
+impl ControlPlane {
+    pub fn none() -> ControlPlane {
+        ControlPlane { targets: Vec::new(), api_ca_pem: None }
+    }
+}
+
+/// Scrapes the control plane with the operator's token: the apiserver with the API connection's CA, the
+/// other components with `spec.controlPlane.tls`.
+async fn scrape_control_plane(
+    client: &Client,
+    limiter: &Limiter,
+    audit: &AuditRef<'_>,
+    cfg: &AuditConfig,
+    control_plane: ControlPlane,
+    state: &AuditState,
+    now_secs: i64,
+) -> Vec<Scraped> {
+    let Some(cp) = &cfg.control_plane else { return Vec::new() };
+    let mut targets = control_plane.targets;
+    if cp.kubelets {
+        match crate::dereference::control_plane::nodes(client).await {
+            Ok(nodes) => targets.extend(control_plane::kubelets(&nodes)),
+            Err(e) => targets.push(ControlPlaneTarget {
+                component: Component::Kubelet,
+                target: gohealth_core::finding::TargetRef {
+                    namespace: String::new(),
+                    pod: "kubelet/*".into(),
+                    container: None,
+                },
+                pod: None,
+                endpoint: Err(ScrapeError::NoEndpoint(format!("cannot list nodes: {e}"))),
+            }),
+        }
+    }
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let options = |creds: credentials::Credentials, skip: bool| CollectorOptions {
+        insecure_skip_verify: skip,
+        ..CollectorOptions::for_audit(&cfg.pprof, creds)
+    };
+    let components = credentials::control_plane(client, audit.namespace, cp)
+        .await
+        .map_err(|e| ScrapeError::Auth(e.to_string()))
+        .and_then(|creds| {
+            let api_creds =
+                credentials::Credentials { bearer_token: creds.bearer_token.clone(), ca_pem: control_plane.api_ca_pem };
+            let api = Collector::with_limiter(&options(api_creds, false), limiter.clone())?;
+            let other = Collector::with_limiter(&options(creds, cp.insecure_skip_verify), limiter.clone())?;
+            Ok((api, other))
+        });
+    let leak_interval = i64::try_from(cfg.checks.proven_goroutine_leak.interval.as_secs()).unwrap_or(i64::MAX);
+    let jobs = targets.iter().map(|t| {
+        let leak_due = state.last_leak_fetch.get(&t.target.key()).is_none_or(|last| now_secs - last >= leak_interval);
+        let plan = ScrapePlan::from_checks(&cfg.checks, leak_due);
+        let components = &components;
+        async move {
+            let (api, other) = components.as_ref().map_err(|e| (e.clone(), None))?;
+            let collector = if t.component == Component::ApiServer { api } else { other };
+            let ep = t.endpoint.clone().map_err(|e| (e, None))?;
+            let url = ep.base_url.clone();
+            collector
+                .scrape(&ep, &plan)
+                .await
+                .map(|s| (url.clone(), s))
+                .map_err(|e| (explain_denied(e, t.component), Some(url)))
+        }
+    });
+    let results = join_all(jobs).await;
+    targets
+        .iter()
+        .zip(results)
+        .map(|(t, result)| Scraped {
+            target: t.target.clone(),
+            containers: t.pod.as_deref().map(container_restarts).unwrap_or_default(),
+            result,
+        })
+        .collect()
+}
+
+/// A 401/403 from a component names the permission the operator's token lacks.
+fn explain_denied(e: ScrapeError, component: Component) -> ScrapeError {
+    match e {
+        ScrapeError::Auth(msg) => {
+            let grant = match component {
+                Component::Kubelet => "get on nodes/proxy (chart value controlPlane.kubelets)",
+                _ => "get on the non-resource URL /debug/pprof/* (chart value controlPlane.enabled)",
+            };
+            ScrapeError::Auth(format!("{msg}; the operator's ServiceAccount needs {grant}"))
+        }
+        other => other,
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use gohealth_core::diagnose::config::ChecksConfig;
 use gohealth_core::diagnose::history::{History, TargetHistoryRing};
 use gohealth_core::diagnose::{diagnose, panic_restarts, scrape_failed};
-use gohealth_core::finding::{CheckId, Finding, TargetRef};
+use gohealth_core::finding::{Finding, TargetRef};
 use gohealth_core::scrape_error::ScrapeError;
 use gohealth_core::snapshot::Snapshot;
 use gohealth_core::target::ContainerRestarts;
@@ -36,8 +36,8 @@ pub fn evaluate(
     let alive: BTreeSet<String> = scraped.iter().map(|s| s.target.key()).collect();
     for s in scraped {
         let key = s.target.key();
-        findings.extend(panic_restarts(&s.target, &s.containers, &checks.go_panic_restarts));
-        match s.result {
+        let mut found = panic_restarts(&s.target, &s.containers, &checks.go_panic_restarts);
+        let mut report = match s.result {
             Ok((url, snap)) => {
                 history.record(&key, &snap);
                 if snap.leaks.is_some() {
@@ -45,91 +45,54 @@ pub fn evaluate(
                 }
                 let empty = TargetHistoryRing::new(1);
                 let ring = history.ring(&key).unwrap_or(&empty);
-                findings.extend(diagnose(&s.target, &snap, ring, checks));
-                reports.push(TargetReport {
+                found.extend(diagnose(&s.target, &snap, ring, checks));
+                TargetReport {
                     target: s.target,
                     url: Some(url),
                     result: "Ok".into(),
                     message: (!snap.notes.is_empty()).then(|| snap.notes.join("; ")),
                     goroutines: snap.goroutines.as_ref().map(|g| g.total),
-                });
+                    findings: 0,
+                }
             }
             Err((err, url)) => {
-                findings.push(scrape_failed(&s.target, &err));
-                reports.push(TargetReport {
+                found.push(scrape_failed(&s.target, &err));
+                TargetReport {
                     target: s.target,
                     url,
                     result: err.reason().to_string(),
                     message: Some(err.to_string()),
                     goroutines: None,
-                });
+                    findings: 0,
+                }
             }
-        }
+        };
+        // Counted here, per pod: once grouped by workload, a finding names only its worst pods.
+        let distinct: BTreeSet<String> = found.iter().map(Finding::key).collect();
+        report.findings = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
+        findings.extend(found);
+        reports.push(report);
     }
     history.retain(|k| alive.contains(k));
     last_leak_fetch.retain(|k, _| alive.contains(k));
     (findings, reports)
 }
 
-/// The workload a pod belongs to, for notes that are about how the workload is built: its
-/// controller owner (`Deployment/x` for a ReplicaSet made by a Deployment), else the pod itself.
+/// The workload a pod belongs to, by which its findings are grouped (`gohealth_core::diagnose::by_workload`):
+/// its controller owner (`Deployment/x` for a ReplicaSet made by a Deployment, else `StatefulSet/x`,
+/// `DaemonSet/x`, `Job/x`, ...); none for a pod without one, or whose owner is its Node (a static
+/// pod's mirror: the node's static pods are different programs, not replicas).
 pub fn workload_of(pod: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
     let owner = pod.metadata.owner_references.as_ref()?.iter().find(|o| o.controller == Some(true))?;
     let hash = pod.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash"));
     match (owner.kind.as_str(), hash) {
+        ("Node", _) => None,
         ("ReplicaSet", Some(h)) => match owner.name.strip_suffix(&format!("-{h}")) {
             Some(deployment) => Some(format!("Deployment/{deployment}")),
             None => Some(format!("ReplicaSet/{}", owner.name)),
         },
         (kind, _) => Some(format!("{kind}/{}", owner.name)),
     }
-}
-
-/// `ContentionProfilingDisabled` is a property of how a workload is built, not of each pod: 1,000
-/// replicas give one note (on the workload's first pod, with the pod count), not 1,000 infos.
-/// `workload` maps a target key (`namespace/pod`) to its workload; pods without one stay per pod.
-pub fn one_note_per_workload(findings: Vec<Finding>, workload: &HashMap<String, String>) -> Vec<Finding> {
-    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
-    // (namespace, workload, profile) → index of the kept finding in `out`
-    let mut kept: HashMap<(String, String, String), usize> = HashMap::new();
-    for f in findings {
-        let group = match (f.check, &f.target) {
-            (CheckId::ContentionProfilingDisabled, Some(t)) => workload.get(&t.key()).map(|w| {
-                let profile = f.evidence.get("reason").cloned().unwrap_or_default();
-                (t.namespace.clone(), w.clone(), profile)
-            }),
-            _ => None,
-        };
-        let Some(group) = group else {
-            out.push(f);
-            continue;
-        };
-        match kept.get(&group) {
-            Some(&i) => {
-                if let Some(k) = out.get_mut(i) {
-                    let pods = k.evidence.get("pods").and_then(|p| p.parse::<u64>().ok()).unwrap_or(1) + 1;
-                    k.evidence.insert("pods".into(), pods.to_string());
-                    k.count = Some(pods);
-                }
-            }
-            None => {
-                let mut f = f;
-                f.evidence.insert("workload".into(), group.1.clone());
-                f.evidence.insert("pods".into(), "1".into());
-                f.count = Some(1);
-                kept.insert(group, out.len());
-                out.push(f);
-            }
-        }
-    }
-    for f in out.iter_mut().filter(|f| f.check == CheckId::ContentionProfilingDisabled) {
-        if let (Some(w), Some(n)) = (f.evidence.get("workload"), f.evidence.get("pods"))
-            && n != "1"
-        {
-            f.message = format!("{} (same for all {n} pods of {w}; reported once)", f.message);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -165,33 +128,10 @@ mod tests {
         assert_eq!(reports.len(), 2);
         assert_eq!(reports[0].goroutines, Some(12));
         assert_eq!(reports[1].result, "Timeout");
+        assert_eq!(reports[1].findings, 1, "its ScrapeFailed");
         assert!(findings.iter().any(|f| f.check == CheckId::ScrapeFailed));
         assert_eq!(leak_clock.get("ns/a"), Some(&100), "a goroutineleak fetch restarts the clock");
         assert!(!leak_clock.contains_key("ns/gone") && history.ring("ns/gone").is_none(), "gone targets are pruned");
-    }
-
-    #[test]
-    fn profiling_disabled_is_one_note_per_workload() {
-        use gohealth_core::finding::Severity;
-        let off = |pod: &str, profile: &str| {
-            Finding::new(CheckId::ContentionProfilingDisabled, Severity::Info, "Mutex profiling is off")
-                .with_target(target(pod))
-                .with_evidence("reason", profile)
-        };
-        let mut findings: Vec<Finding> = (0..1000).map(|i| off(&format!("web-{i}"), "mutex")).collect();
-        findings.extend((0..1000).map(|i| off(&format!("web-{i}"), "block")));
-        findings.push(off("lonely", "mutex"));
-        let leak = Finding::new(CheckId::GoroutineLeak, Severity::Warning, "leak").with_target(target("web-3"));
-        findings.push(leak.clone());
-        let workload: HashMap<String, String> =
-            (0..1000).map(|i| (format!("ns/web-{i}"), "Deployment/web".to_string())).collect();
-        let out = one_note_per_workload(findings, &workload);
-        assert_eq!(out.len(), 4, "{out:#?}");
-        assert_eq!(out[0].evidence.get("pods").map(String::as_str), Some("1000"));
-        assert_eq!(out[0].count, Some(1000));
-        assert!(out[0].message.contains("all 1000 pods of Deployment/web"));
-        assert_eq!(out[2].target.as_ref().map(|t| t.pod.as_str()), Some("lonely"), "no workload: kept per pod");
-        assert_eq!(out[3], leak, "other checks untouched");
     }
 
     #[test]
@@ -205,5 +145,15 @@ mod tests {
         .unwrap();
         assert_eq!(workload_of(&pod).as_deref(), Some("Deployment/web"));
         assert_eq!(workload_of(&Pod::default()), None);
+        let owned_by = |kind: &str, name: &str| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p", "ownerReferences": [{"apiVersion": "v1", "kind": kind, "name": name,
+                    "uid": "u", "controller": true}]}
+            }))
+            .unwrap()
+        };
+        assert_eq!(workload_of(&owned_by("StatefulSet", "db")).as_deref(), Some("StatefulSet/db"));
+        assert_eq!(workload_of(&owned_by("ReplicaSet", "bare")).as_deref(), Some("ReplicaSet/bare"));
+        assert_eq!(workload_of(&owned_by("Node", "node1")), None, "static pods are not replicas of each other");
     }
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use kube::runtime::events::{Event, EventType, Recorder};
 use tracing::warn;
 
+use gohealth_core::finding::Finding;
+
 use crate::crd::GoHealthAuditStatus;
 use crate::status::{CONDITION_DEGRADED, new_findings};
 
@@ -17,12 +19,12 @@ const MAX_NOTE_BYTES: usize = 1000;
 /// The events a status change deserves.
 pub fn plan(previous: Option<&GoHealthAuditStatus>, current: &GoHealthAuditStatus) -> Vec<Event> {
     let mut events = Vec::new();
+    // One event per finding: a site in 1,000 replicas of a workload is one finding, hence one event.
     for f in new_findings(previous, &current.findings).into_iter().take(MAX_FINDING_EVENTS) {
-        let where_ = f.target.as_ref().map(|t| format!("{}: ", t.key())).unwrap_or_default();
         events.push(Event {
             type_: EventType::Warning,
             reason: f.check.as_str().to_string(),
-            note: Some(truncate(format!("{where_}{}", f.message), MAX_NOTE_BYTES)),
+            note: Some(truncate(format!("{}{}", where_(f), f.message), MAX_NOTE_BYTES)),
             action: "Audit".into(),
             secondary: None,
         });
@@ -43,6 +45,18 @@ pub fn plan(previous: Option<&GoHealthAuditStatus>, current: &GoHealthAuditStatu
         }
     }
     events
+}
+
+/// `ns/pod: `, or `ns/Deployment/web (12 pods, worst web-7d9f-x2x9z): ` for a finding grouped by
+/// workload; nothing for a cluster-level finding.
+fn where_(f: &Finding) -> String {
+    let Some(t) = &f.target else { return String::new() };
+    match (&f.workload, f.replicas) {
+        (Some(w), Some(n)) => {
+            format!("{}/{w} ({n} pod{}, worst {}): ", t.namespace, if n == 1 { "" } else { "s" }, t.pod)
+        }
+        _ => format!("{}: ", t.key()),
+    }
 }
 
 /// Cuts at a character boundary at or below `max` bytes.
@@ -66,7 +80,7 @@ pub async fn publish(recorder: &Recorder, reference: &k8s_openapi::api::core::v1
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gohealth_core::finding::{CheckId, Finding, Severity};
+    use gohealth_core::finding::{CheckId, Severity};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
     fn condition(type_: &str, status: &str) -> Condition {
@@ -96,5 +110,22 @@ mod tests {
         assert!(events[0].note.as_ref().is_some_and(|n| n.len() <= MAX_NOTE_BYTES));
         assert!(matches!(events[1].type_, EventType::Warning), "Degraded=True is bad news");
         assert!(plan(Some(&after), &after).is_empty(), "nothing new, nothing sent");
+    }
+
+    #[test]
+    fn a_grouped_finding_is_one_event_naming_its_workload() {
+        let mut leak = Finding::new(CheckId::GoroutineLeak, Severity::Warning, "leak at main.leak").with_target(
+            gohealth_core::finding::TargetRef { namespace: "shop".into(), pod: "web-x2".into(), container: None },
+        );
+        leak.workload = Some("Deployment/web".into());
+        leak.replicas = Some(1000);
+        let after = GoHealthAuditStatus { findings: vec![leak.clone()], ..Default::default() };
+        let events = plan(Some(&GoHealthAuditStatus::default()), &after);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].note.as_deref(), Some("shop/Deployment/web (1000 pods, worst web-x2): leak at main.leak"));
+        let mut unowned = leak;
+        (unowned.workload, unowned.replicas) = (None, None);
+        let events = plan(None, &GoHealthAuditStatus { findings: vec![unowned], ..Default::default() });
+        assert_eq!(events[0].note.as_deref(), Some("shop/web-x2: leak at main.leak"));
     }
 }

@@ -17,6 +17,9 @@ pub struct TargetReport {
     pub message: Option<String>,
     /// Goroutine total the runtime reported.
     pub goroutines: Option<u64>,
+    /// Findings on this pod (distinct keys), counted before findings are grouped by workload.
+    #[serde(default)]
+    pub findings: u32,
 }
 
 impl TargetReport {

@@ -8,7 +8,7 @@ use crate::crd::{
 };
 use gohealth_core::finding::Severity;
 
-use crate::report::AuditReport;
+use crate::report::{AuditReport, TargetReport};
 
 /// Budget for `status.history` (JSON bytes): the core's default, so the whole status stays well under
 /// etcd's object limit.
@@ -76,6 +76,35 @@ pub fn summarize(findings: &[gohealth_core::finding::Finding]) -> Summary {
     s
 }
 
+/// The targets listed in status, at most `MAX_STATUS_TARGETS`, sorted by namespace and name. When the
+/// list must be cut, failed targets come first, then those with the most findings, then healthy ones
+/// by name: a reader looks for what is wrong, and a stable choice keeps the status from churning.
+/// The counts in `status.targets` are always exact.
+fn target_items(targets: &[TargetReport]) -> Vec<TargetStatus> {
+    let mut chosen: Vec<&TargetReport> = targets.iter().collect();
+    let by_name = |a: &&TargetReport, b: &&TargetReport| {
+        (&a.target.namespace, &a.target.pod).cmp(&(&b.target.namespace, &b.target.pod))
+    };
+    if chosen.len() > MAX_STATUS_TARGETS {
+        chosen
+            .sort_by(|a, b| a.ok().cmp(&b.ok()).then_with(|| b.findings.cmp(&a.findings)).then_with(|| by_name(a, b)));
+        chosen.truncate(MAX_STATUS_TARGETS);
+    }
+    chosen.sort_by(by_name);
+    chosen
+        .into_iter()
+        .map(|t| TargetStatus {
+            namespace: t.target.namespace.clone(),
+            pod: t.target.pod.clone(),
+            url: t.url.clone(),
+            result: t.result.clone(),
+            goroutines: t.goroutines,
+            findings: t.findings,
+            message: t.message.clone(),
+        })
+        .collect()
+}
+
 /// Build the status an audit writes: bounded lists, exact counts, conditions with stable transition times.
 pub fn build_status(
     previous: Option<&GoHealthAuditStatus>,
@@ -91,26 +120,7 @@ pub fn build_status(
     findings.truncate(MAX_STATUS_FINDINGS);
 
     let failed = report.targets.iter().filter(|t| !t.ok()).count();
-    let mut items: Vec<TargetStatus> = report
-        .targets
-        .iter()
-        .map(|t| TargetStatus {
-            namespace: t.target.namespace.clone(),
-            pod: t.target.pod.clone(),
-            url: t.url.clone(),
-            result: t.result.clone(),
-            goroutines: t.goroutines,
-            findings: report.findings.iter().filter(|f| f.target.as_ref() == Some(&t.target)).count() as u32,
-            message: t.message.clone(),
-        })
-        .collect();
-    items.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
-    // Failed targets first when the list must be cut: they are what a reader looks for.
-    if items.len() > MAX_STATUS_TARGETS {
-        items.sort_by_key(|t| t.result == "Ok");
-        items.truncate(MAX_STATUS_TARGETS);
-        items.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
-    }
+    let items = target_items(&report.targets);
 
     let mut conditions = previous.map(|p| p.conditions.clone()).unwrap_or_default();
     let total = report.targets.len();
@@ -208,6 +218,7 @@ mod tests {
             result: result.into(),
             message: None,
             goroutines: Some(10),
+            findings: 0,
         }
     }
 
@@ -234,7 +245,11 @@ mod tests {
     fn status_is_bounded_and_counts_are_exact() {
         let report = AuditReport {
             targets: (0..250)
-                .map(|i| target(&format!("p{i:03}"), if i % 50 == 0 { "Timeout" } else { "Ok" }))
+                .map(|i| {
+                    let mut t = target(&format!("p{i:03}"), if i % 50 == 0 { "Timeout" } else { "Ok" });
+                    t.findings = u32::from(i % 7 == 3);
+                    t
+                })
                 .collect(),
             findings: (0..120)
                 .map(|i| {
@@ -252,6 +267,8 @@ mod tests {
         assert_eq!(targets.failed, 5);
         assert_eq!(targets.items.len(), MAX_STATUS_TARGETS);
         assert_eq!(targets.items.iter().filter(|t| t.result != "Ok").count(), 5, "failed targets are kept");
+        assert_eq!(targets.items.iter().filter(|t| t.findings > 0).count(), 36, "then those with findings");
+        assert!(targets.items.windows(2).all(|w| w[0].pod < w[1].pod), "listed by name");
         assert_eq!(s.summary.total, 120);
         assert_eq!(s.summary.critical, 40);
         assert_eq!(s.findings.len(), MAX_STATUS_FINDINGS);
@@ -273,66 +290,197 @@ mod tests {
         let fresh = new_findings(Some(&prev), &current);
         assert_eq!(fresh, vec![&b]);
     }
+
+    #[test]
+    fn a_grouped_finding_is_not_new_when_its_worst_pod_changes() {
+        let leak = |pod: &str, count: u64| {
+            let mut f = Finding::new(CheckId::GoroutineLeak, Severity::Warning, "m").with_target(TargetRef {
+                namespace: "ns".into(),
+                pod: pod.into(),
+                container: None,
+            });
+            f.function = Some("main.leak".into());
+            f.count = Some(count);
+            f
+        };
+        let workloads: std::collections::HashMap<String, String> =
+            ["ns/web-a", "ns/web-b"].iter().map(|p| (p.to_string(), "Deployment/web".to_string())).collect();
+        let group = |f| gohealth_core::diagnose::by_workload::by_workload(f, &workloads);
+        let first = gohealth_core::diagnose::merge_seen(&[], group(vec![leak("web-a", 9)]), "2026-01-01T00:00:00Z");
+        let prev = GoHealthAuditStatus { findings: first, ..Default::default() };
+        let now = group(vec![leak("web-a", 9), leak("web-b", 90)]);
+        let now = gohealth_core::diagnose::merge_seen(&prev.findings, now, "2026-01-01T00:05:00Z");
+        assert_eq!(now[0].target.as_ref().map(|t| t.pod.as_str()), Some("web-b"));
+        assert_eq!(now[0].first_seen.as_deref(), Some("2026-01-01T00:00:00Z"), "firstSeen kept by the workload key");
+        assert!(new_findings(Some(&prev), &now).is_empty(), "no second Event");
+    }
 }
 
 #[cfg(test)]
 mod status_size {
+    use std::collections::HashMap;
+
     use super::*;
     use crate::report::TargetReport;
+    use gohealth_core::diagnose::by_workload::by_workload;
     use gohealth_core::diagnose::history::History;
-    use gohealth_core::finding::{CheckId, Finding, Severity, TargetRef};
+    use gohealth_core::diagnose::merge_seen;
+    use gohealth_core::finding::{CheckId, Confidence, Finding, Severity, TargetRef};
     use gohealth_pprof::model::{Frame, GoroutineGroup, GoroutineProfile};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    /// Status stays well under etcd's 1.5 MiB object limit (and our 256 KiB goal) at 5,000 targets, with
-    /// history for every target and a finding on every target.
-    #[test]
-    fn status_at_5000_targets_is_well_under_256_kib() {
+    const DEPLOYMENTS: usize = 10;
+    const REPLICAS: usize = 1000;
+
+    /// 10 Deployments × 1,000 pods; every 100th pod's scrape timed out (100 failed targets), every
+    /// other pod has two findings (a leak and long-blocked goroutines at its Deployment's sites),
+    /// history for every target. Returns the findings as the checks give them (per pod), the workload
+    /// of each pod, the reports and the history.
+    fn fleet() -> (Vec<Finding>, HashMap<String, String>, Vec<TargetReport>, History) {
+        let mut findings = Vec::new();
+        let mut workloads = HashMap::new();
+        let mut reports = Vec::new();
         let mut history = History::default();
-        let mut report = AuditReport::default();
-        for i in 0..5000u64 {
-            let target = TargetRef {
-                namespace: format!("team-{}", i % 40),
-                pod: format!("api-{i:05}-7d9f8c6b5-x2x9z"),
-                container: None,
-            };
-            for round in 0..16i64 {
-                let groups = (0..6)
-                    .map(|g| GoroutineGroup {
-                        count: 10 + g * 7 + round as u64,
-                        frames: vec![Frame::new(format!("main.site{g}"), "/app/main.go", 40 + g as u32)].into(),
-                        ..Default::default()
-                    })
-                    .collect::<Vec<_>>();
-                let total = groups.iter().map(|g| g.count).sum();
-                let snap = gohealth_core::snapshot::Snapshot {
-                    at: 1_700_000_000 + round * 300,
-                    goroutines: Some(GoroutineProfile { total, groups: groups.into(), leak_profile: false }),
-                    ..Default::default()
+        for d in 0..DEPLOYMENTS {
+            for r in 0..REPLICAS {
+                let target = TargetRef {
+                    namespace: format!("team-{}", d % 4),
+                    pod: format!("service-{d:02}-7d9f8c6b5-{r:05}"),
+                    container: None,
                 };
-                history.record(&target.key(), &snap);
+                workloads.insert(target.key(), format!("Deployment/service-{d:02}"));
+                for round in 0..4i64 {
+                    let groups = (0..6)
+                        .map(|g| GoroutineGroup {
+                            count: 10 + g * 7 + round as u64,
+                            frames: vec![Frame::new(format!("main.site{g}"), "/app/main.go", 40 + g as u32)].into(),
+                            ..Default::default()
+                        })
+                        .collect::<Vec<_>>();
+                    let snap = gohealth_core::snapshot::Snapshot {
+                        at: 1_700_000_000 + round * 300,
+                        goroutines: Some(GoroutineProfile {
+                            total: groups.iter().map(|g| g.count).sum(),
+                            groups: groups.into(),
+                            leak_profile: false,
+                        }),
+                        ..Default::default()
+                    };
+                    history.record(&target.key(), &snap);
+                }
+                let failed = r % 100 == 0;
+                let mut mine = Vec::new();
+                if failed {
+                    let mut f = Finding::new(
+                        CheckId::ScrapeFailed,
+                        Severity::Warning,
+                        format!(
+                            "Timeout: no answer from {} within 3000 ms; {}",
+                            "http://10.1.2.3:6060",
+                            "x".repeat(80)
+                        ),
+                    )
+                    .with_target(target.clone());
+                    f.evidence.insert("reason".into(), "Timeout".into());
+                    mine.push(f);
+                } else {
+                    mine.push(site_finding(CheckId::GoroutineLeak, &target, 1500 + r as u64, 214));
+                    mine.push(site_finding(CheckId::LongBlockedGoroutines, &target, 40 + (r % 7) as u64, 97));
+                }
+                reports.push(TargetReport {
+                    target: target.clone(),
+                    url: Some(format!("http://10.{d}.{}.{}:6060/debug/pprof", r / 250, r % 250)),
+                    result: if failed { "Timeout".into() } else { "Ok".into() },
+                    message: failed.then(|| "timed out after 3000 ms".to_string()),
+                    goroutines: (!failed).then_some(1600),
+                    findings: mine.len() as u32,
+                });
+                findings.extend(mine);
             }
-            report.targets.push(TargetReport {
-                target: target.clone(),
-                url: Some(format!("http://10.1.{}.{}:6060/debug/pprof", i / 250, i % 250)),
-                result: if i % 10 == 0 { "Timeout".into() } else { "Ok".into() },
-                message: None,
-                goroutines: Some(120),
-            });
-            let mut f = Finding::new(CheckId::GoroutineLeak, Severity::Warning, "x".repeat(200)).with_target(target);
-            f.function = Some("main.(*Server).handleStream.func1".into());
-            f.file = Some("/src/app/internal/server/stream.go".into());
-            f.line = Some(214);
-            f.count = Some(1500);
-            report.findings.push(f.with_evidence("growthPerHour", 120).with_evidence("createdBy", "main.serve"));
         }
-        let history = history.to_status(STATUS_HISTORY_BUDGET);
+        (findings, workloads, reports, history)
+    }
+
+    /// A site finding with the lengths real ones have (message, site, evidence).
+    fn site_finding(check: CheckId, target: &TargetRef, count: u64, line: u32) -> Finding {
+        let mut f = Finding::new(
+            check,
+            Severity::Warning,
+            format!(
+                "{count} goroutines blocked in chan receive at main.(*Server).handleStream.func1 and growing \
+                 by 120/h over 30m (r=0.97); nothing closes the channel they wait on. Close it or select on \
+                 ctx.Done() so the goroutines can return."
+            ),
+        )
+        .with_target(target.clone())
+        .with_evidence("growthPerHour", 120)
+        .with_evidence("createdBy", "main.(*Server).serve")
+        .with_evidence("waitState", "chan receive");
+        f.function = Some("main.(*Server).handleStream.func1".into());
+        f.file = Some("/src/app/internal/server/stream.go".into());
+        f.line = Some(line);
+        f.count = Some(count);
+        f.confidence = Some(Confidence::Likely);
+        f
+    }
+
+    fn status_of(findings: Vec<Finding>, reports: Vec<TargetReport>, history: &History) -> GoHealthAuditStatus {
+        let report = AuditReport {
+            targets: reports,
+            findings: merge_seen(&[], findings, "2026-01-01T00:00:00Z"),
+            ..Default::default()
+        };
         let now = Time("2026-01-01T00:00:00Z".parse().unwrap());
-        let status = build_status(None, Some(1), &report, vec![], history, &now);
-        let bytes = serde_json::to_vec(&status).unwrap().len();
-        println!("status at 5000 targets: {bytes} bytes ({} history entries)", status.history.len());
-        assert!(bytes < 200 * 1024, "status is {bytes} bytes");
-        assert_eq!(status.targets.as_ref().unwrap().count, 5000);
-        assert_eq!(status.summary.total, 5000);
+        build_status(None, Some(1), &report, vec![], history.to_status(STATUS_HISTORY_BUDGET), &now)
+    }
+
+    /// Issue 11's bound: status ≤ 256 KiB at 10,000 targets.
+    #[test]
+    fn status_at_10000_targets_is_at_most_256_kib() {
+        let (findings, workloads, reports, history) = fleet();
+        let per_pod = findings.len();
+        let grouped = by_workload(findings, &workloads);
+        // 2 sites + 1 ScrapeFailed reason per Deployment.
+        assert_eq!(grouped.len(), DEPLOYMENTS * 3);
+        let leak = grouped.iter().find(|f| f.check == CheckId::GoroutineLeak).unwrap();
+        assert_eq!(leak.replicas, Some(990));
+        assert_eq!(leak.pods.len(), 5);
+        let status = status_of(grouped, reports, &history);
+        let bytes = json_len(&status);
+        println!(
+            "status at 10000 targets: {bytes} bytes (findings {} from {per_pod} per-pod findings: {} bytes; targets.items {}: {} bytes; history {} entries: {} bytes)",
+            status.findings.len(),
+            json_len(&status.findings),
+            status.targets.as_ref().unwrap().items.len(),
+            json_len(&status.targets),
+            status.history.len(),
+            json_len(&status.history),
+        );
+        assert!(bytes <= 256 * 1024, "status is {bytes} bytes");
+        let targets = status.targets.as_ref().unwrap();
+        assert_eq!((targets.count, targets.failed, targets.healthy), (10_000, 100, 9_900));
+        assert_eq!(targets.items.len(), MAX_STATUS_TARGETS);
+        assert_eq!(targets.items.iter().filter(|t| t.result != "Ok").count(), 100, "failed targets listed first");
+        assert_eq!(status.summary.total, 30);
+        assert!(status.findings.iter().all(|f| f.workload.is_some()));
+    }
+
+    /// For comparison: the same fleet without grouping (the status list is capped either way; what
+    /// grouping buys there is that one leak in many replicas no longer crowds out the others).
+    #[test]
+    fn status_at_10000_targets_without_grouping() {
+        let (findings, _, reports, history) = fleet();
+        let status = status_of(findings, reports, &history);
+        let bytes = json_len(&status);
+        println!("status at 10000 targets, findings per pod: {bytes} bytes, summary {:?}", status.summary);
+        assert_eq!(status.findings.len(), MAX_STATUS_FINDINGS);
+        assert!(
+            status.findings.iter().all(|f| f.check == CheckId::GoroutineLeak),
+            "every slot taken by a pod's copy of the same leak"
+        );
+    }
+
+    fn json_len<T: serde::Serialize>(v: &T) -> usize {
+        serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0)
     }
 }

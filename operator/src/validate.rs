@@ -15,7 +15,7 @@ use gohealth_core::admission::version::KubeVersion;
 use gohealth_core::diagnose::config::{ChecksConfig, ProvenLeakConfig};
 use gohealth_core::duration::parse_go_duration;
 
-use crate::crd::{ChecksSpec, GoHealthAuditSpec, PprofSpec, Scheme, SecretKeyRef};
+use crate::crd::{ChecksSpec, ControlPlaneSpec, GoHealthAuditSpec, PprofSpec, Scheme, SecretKeyRef};
 use crate::selector::{is_empty, selector_string};
 
 /// Largest body accepted when the spec sets none (after decompression).
@@ -64,6 +64,40 @@ pub struct AuditConfig {
     pub checks: ChecksConfig,
     /// Set when the admission audit is enabled.
     pub admission: Option<AdmissionConfig>,
+    /// `spec.controlPlane` of a ClusterGoHealthAudit ([`control_plane`]); never set by [`validate`].
+    pub control_plane: Option<ControlPlaneConfig>,
+}
+
+/// `spec.controlPlane`, typed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ControlPlaneConfig {
+    pub api_server: bool,
+    pub controller_manager: bool,
+    pub scheduler: bool,
+    pub kubelets: bool,
+    /// PEM CA bundle (a Secret in the operator's namespace) for the components' serving certificates.
+    pub ca_secret: Option<SecretKeyRef>,
+    pub insecure_skip_verify: bool,
+}
+
+/// Validates `spec.controlPlane`. Unlike `spec.pprof`, skipping verification is allowed with the
+/// operator's token: kubeadm's controller-manager and scheduler serve self-signed certificates, so for
+/// many clusters it is the only way in. It stays an explicit choice (docs/security.md#control-plane).
+pub fn control_plane(spec: &ControlPlaneSpec) -> Result<ControlPlaneConfig, InvalidSpec> {
+    if spec.tls.insecure_skip_verify && spec.tls.ca_secret.is_some() {
+        return Err(InvalidSpec::new(
+            "spec.controlPlane.tls",
+            "caSecret and insecureSkipVerify exclude each other: verify against the CA, or skip verification",
+        ));
+    }
+    Ok(ControlPlaneConfig {
+        api_server: spec.api_server,
+        controller_manager: spec.controller_manager,
+        scheduler: spec.scheduler,
+        kubelets: spec.kubelets,
+        ca_secret: spec.tls.ca_secret.clone(),
+        insecure_skip_verify: spec.tls.insecure_skip_verify,
+    })
 }
 
 /// `spec.pprof`, typed.
@@ -148,6 +182,7 @@ pub fn validate(spec: &GoHealthAuditSpec, scope: Scope) -> Result<AuditConfig, I
                 knowledge_base_config_map: a.knowledge_base_config_map.clone().filter(|n| !n.is_empty()),
             }),
         },
+        control_plane: None,
     })
 }
 

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{apply_audit, get_audit, repo_root, status_targets, wait_for};
+use common::{apply_cluster_audit, get_cluster_audit, repo_root, status_targets, wait_for};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
@@ -123,6 +123,135 @@ impl Drop for Cluster {
     }
 }
 
+/// `gohealth analyze` as a person runs it in an incident, with the kubeconfig alone (issue: the CLI).
+fn cli_with_the_kubeconfig_alone(kubeconfig: &Path) {
+    let gohealth = env!("CARGO_BIN_EXE_gohealth");
+    let analyze = |args: &[&str]| -> (Option<i32>, Value, String) {
+        let out = Command::new(gohealth)
+            .env("KUBECONFIG", kubeconfig)
+            .arg("analyze")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run gohealth analyze");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code(), json, stderr)
+    };
+    let checks = |report: &Value| -> Vec<(String, String, String)> {
+        report["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                (
+                    f["check"].as_str().unwrap_or("").to_string(),
+                    f["function"].as_str().unwrap_or("").to_string(),
+                    f["confidence"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let kubectl = |args: &[&str]| {
+        run(
+            &format!("kubectl {}", args.join(" ")),
+            Command::new("kubectl").arg("--kubeconfig").arg(kubeconfig).args(args),
+        )
+    };
+
+    // deploy/NAME: every replica, one report grouped by site.
+    kubectl(&["-n", SHOP, "scale", "deploy/leaky", "--replicas=2"]);
+    kubectl(&["-n", SHOP, "rollout", "status", "deploy/leaky", "--timeout=120s"]);
+    // The new replica needs a few seconds of load before its leak passes the thresholds.
+    let t = Instant::now();
+    let leak = loop {
+        let (_, report, stderr) = analyze(&["deploy/leaky", "-n", SHOP, "-o", "json"]);
+        let leak = report["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["check"] == "GoroutineLeak" && f["function"] == "main.fetchWithTimeout.func1")
+            .cloned();
+        if let Some(leak) = leak.filter(|l| l["evidence"]["replicas"] == "2") {
+            break leak;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "deploy/leaky: leak not named in both replicas\n{report:#}\n{stderr}"
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    };
+    eprintln!(
+        "cli: analyze deploy/leaky named the leak in both replicas after {:.1}s: {}",
+        t.elapsed().as_secs_f64(),
+        leak["message"]
+    );
+
+    // Control-plane components by name: found in kube-system, reached through a port-forward, the
+    // kubeconfig's client certificate checked by the component itself.
+    for component in ["kube-controller-manager", "kube-scheduler", "kube-apiserver"] {
+        let (code, report, stderr) = analyze(&[component, "-o", "json"]);
+        let failed: Vec<_> = checks(&report).into_iter().filter(|(c, _, _)| c == "ScrapeFailed").collect();
+        assert!(
+            failed.is_empty() && report["goroutines"].as_u64().unwrap_or(0) > 0,
+            "analyze {component} (exit {code:?}): {failed:?}\n{report:#}\n{stderr}"
+        );
+        eprintln!("cli: analyze {component}: {} goroutines, {:?}", report["goroutines"], checks(&report));
+    }
+
+    // --every 20s --count 4: growth a single dump cannot show.
+    let t = Instant::now();
+    let (_, single, _) = analyze(&["deploy/leaky", "-n", SHOP, "-o", "json"]);
+    let (_, series, stderr) = analyze(&["deploy/leaky", "-n", SHOP, "--every", "20s", "--count", "4", "-o", "json"]);
+    eprintln!("cli: --every 20s --count 4 {:.1}s: {:?}", t.elapsed().as_secs_f64(), checks(&series));
+    let grows = |r: &Value| checks(r).iter().any(|(c, _, _)| c == "GoroutineGrowth");
+    assert!(!grows(&single), "one dump shows no growth: {single:#}");
+    assert!(grows(&series), "four rounds show the growth:\n{series:#}\n{stderr}");
+
+    // A token is never sent over plain HTTP without the explicit flag.
+    let pods = kubectl(&["-n", SHOP, "get", "pods", "-l", "app=leaky", "-o", "jsonpath={.items[0].status.podIP}"]);
+    let ip = String::from_utf8_lossy(&pods.stdout).to_string();
+    let port = kubectl(&[
+        "-n",
+        SHOP,
+        "get",
+        "pods",
+        "-l",
+        "app=leaky",
+        "-o",
+        "jsonpath={.items[0].spec.containers[0].ports[0].containerPort}",
+    ]);
+    let url = format!("http://{ip}:{}/debug/pprof/", String::from_utf8_lossy(&port.stdout));
+    let (code, _, stderr) = analyze(&[&url, "--token", "s3cret"]);
+    assert_eq!(code, Some(2), "{url} with --token: {stderr}");
+    assert!(stderr.contains("--allow-token-over-http") && !stderr.contains("s3cret"), "{stderr}");
+}
+
+/// Targets of the control plane, as `namespace/pod` prefixes in status.
+const CONTROL_PLANE: &[&str] = &[
+    "/kube-apiserver",
+    "kube-system/kube-controller-manager-",
+    "kube-system/kube-scheduler-",
+    "/kubelet/127.0.0.1",
+    "/kubelet/127.0.0.2",
+];
+
+/// (target, result) of the control-plane targets in status.
+fn control_plane_results(obj: &Value) -> Vec<(String, String)> {
+    obj["status"]["targets"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                format!("{}/{}", t["namespace"].as_str().unwrap_or(""), t["pod"].as_str().unwrap_or("")),
+                t["result"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .filter(|(t, _)| CONTROL_PLANE.iter().any(|c| t.starts_with(c)))
+        .collect()
+}
+
 fn findings(obj: &Value) -> Vec<(String, String, Option<String>)> {
     obj["status"]["findings"]
         .as_array()
@@ -193,9 +322,21 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
         &[SHOP, "healthy", "leaky", "goexit", "ticker", "crashy"],
     );
 
-    // helm install: two replicas, leader election, the chart's RBAC and ServiceAccount.
+    // The CA bundle the control plane's serving certificates are verified against: the cluster CA signs
+    // the controller-manager's and the scheduler's, the node CA the kubelets'.
+    let ca_bundle = [cluster.state.join("cp/pki/ca.crt"), cluster.state.join("pki/node-ca.crt")]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .collect::<String>();
+
+    // helm install: two replicas, leader election, the chart's RBAC and ServiceAccount, control-plane
+    // auditing on (the /debug/pprof and nodes/proxy grants).
     let t_helm = Instant::now();
-    cluster.script("helm install", "e2e/cluster/install-operator.sh", &[]);
+    cluster.script(
+        "helm install",
+        "e2e/cluster/install-operator.sh",
+        &["--set", "controlPlane.enabled=true", "--set", "controlPlane.kubelets=true"],
+    );
     let helm_ready = t_helm.elapsed();
     let pods: Api<Pod> = Api::namespaced(client.clone(), OPERATOR_NS);
     let operator_pods =
@@ -230,12 +371,26 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
     .await;
     assert!(names.contains(&leader), "lease holder {leader} is not one of {names:?}");
 
-    apply_audit(
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), OPERATOR_NS);
+    secrets
+        .patch(
+            "control-plane-ca",
+            &PatchParams::apply("gohealth-e2e").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "control-plane-ca", "namespace": OPERATOR_NS},
+                "stringData": {"ca.crt": ca_bundle}
+            })),
+        )
+        .await
+        .expect("CA secret");
+    // Every pod here is on its node's network, which a namespaced GoHealthAudit refuses to scrape
+    // (docs/security.md): the fleet and the control plane are audited by a ClusterGoHealthAudit.
+    apply_cluster_audit(
         &client,
-        SHOP,
         json!({
-            "apiVersion": "gohealth.dev/v1alpha1", "kind": "GoHealthAudit",
-            "metadata": {"name": "shop", "namespace": SHOP},
+            "apiVersion": "gohealth.dev/v1alpha1", "kind": "ClusterGoHealthAudit",
+            "metadata": {"name": "shop"},
             "spec": {
                 "selector": {"matchLabels": {"app.kubernetes.io/part-of": "demo-shop"}},
                 "interval": "10s",
@@ -243,6 +398,10 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
                     "goPanicRestarts": {"minRestarts": 2},
                     // No fleet program enables mutex profiling: that info finding would be on every pod.
                     "lockContention": {"reportDisabledProfiling": false}
+                },
+                "controlPlane": {
+                    "kubelets": true,
+                    "tls": {"caSecret": {"name": "control-plane-ca", "key": "ca.crt"}}
                 }
             }
         }),
@@ -251,11 +410,12 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
 
     let t_audit = Instant::now();
     let obj = loop {
-        let obj = get_audit(&client, SHOP, "shop").await;
+        let obj = get_cluster_audit(&client, "shop").await;
         let f = findings(&obj);
         if has(&f, "leaky", "GoroutineLeak", Some("main.fetchWithTimeout.func1"))
             && has(&f, "goexit", "GoexitInDefer", Some("main.cleanupAfterExit"))
             && has(&f, "crashy", "GoPanicRestarts", Some("main.reconcileObject"))
+            && control_plane_results(&obj).len() == CONTROL_PLANE.len()
         {
             break obj;
         }
@@ -267,7 +427,30 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
     eprintln!("findings after {:.0}s: {found:?}", audit_time.as_secs_f64());
     assert_eq!(pod_of(&found, "healthy").count(), 0, "healthy gets no finding: {found:?}");
     let targets = status_targets(&obj);
-    assert_eq!(targets.len(), 5, "every fleet pod is a target: {targets:?}");
+    let fleet: Vec<_> = targets.iter().filter(|t| t.starts_with(&format!("{SHOP}/"))).collect();
+    assert_eq!(fleet.len(), 5, "every fleet pod is a target: {targets:?}");
+
+    // The control plane, under the chart's RBAC, over verified TLS: every component scraped.
+    let results = control_plane_results(&obj);
+    eprintln!("control plane: {results:?}");
+    for (target, result) in &results {
+        assert_eq!(result, "Ok", "{target}: {obj:#}");
+    }
+    // Healthy, idle control-plane programs raise nothing an on-call engineer would have to look at.
+    let loud: Vec<_> = obj["status"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            let t = format!(
+                "{}/{}",
+                f["target"]["namespace"].as_str().unwrap_or(""),
+                f["target"]["pod"].as_str().unwrap_or("")
+            );
+            CONTROL_PLANE.iter().any(|c| t.starts_with(c)) && f["severity"] != "info"
+        })
+        .collect();
+    assert!(loud.is_empty(), "warnings or worse on the control plane: {loud:#?}");
 
     // The crash loop is the kubelet's: restartCount and exit code 2 in the real pod status.
     let shop: Api<Pod> = Api::namespaced(client.clone(), SHOP);
@@ -288,6 +471,11 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
         ]),
     );
     assert!(!leader_log.stdout.is_empty(), "kubectl logs works through the kubelet");
+    let log = String::from_utf8_lossy(&leader_log.stdout);
+    let denied: Vec<_> = log.lines().filter(|l| l.to_ascii_lowercase().contains("forbidden")).collect();
+    assert!(denied.is_empty(), "the chart's RBAC is missing something: {denied:#?}");
+
+    cli_with_the_kubeconfig_alone(&cluster.kubeconfig());
 
     // Stop: nothing may be left behind.
     let state = cluster.state.clone();

@@ -41,7 +41,14 @@ fn exported() -> BTreeSet<String> {
     let report = AuditReport {
         started_at: 1,
         duration_seconds: 1.0,
-        targets: vec![TargetReport { target, url: None, result: "Ok".into(), message: None, goroutines: Some(100) }],
+        targets: vec![TargetReport {
+            target,
+            url: None,
+            result: "Ok".into(),
+            message: None,
+            goroutines: Some(100),
+            findings: 1,
+        }],
         findings: vec![leak, plugin],
         admission: None,
     };

@@ -161,7 +161,8 @@ pub struct Finding {
     pub severity: Severity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<Confidence>,
-    /// Pod the finding is about; unset for cluster-level (admission) findings.
+    /// Pod the finding is about (the worst pod when `workload` is set); unset for cluster-level
+    /// (admission) findings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetRef>,
     /// What is wrong and what to do, for a human.
@@ -173,13 +174,15 @@ pub struct Finding {
     pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
-    /// Goroutines (or events) at the site.
+    /// Goroutines (or events) at the site, in the target pod (`evidence.totalCount` sums them over
+    /// the pods of a workload).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
     /// Admission plugin, for admission findings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,
-    /// Further evidence as short key/value pairs (growthPerHour, longestWaitMinutes, createdBy, reason, ...).
+    /// Further evidence as short key/value pairs (growthPerHour, longestWaitMinutes, createdBy, reason,
+    /// totalCount, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub evidence: BTreeMap<String, String>,
     /// RFC 3339 time the finding was first seen (kept across audits by its key).
@@ -187,6 +190,17 @@ pub struct Finding {
     pub first_seen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
+    /// Workload whose pods share this finding (`Deployment/web`, `StatefulSet/db`, `DaemonSet/agent`,
+    /// `Job/backup`, ...), in the target's namespace; unset for pods without a controller owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// Pods of `workload` with this finding (same check, same site).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// Names of the worst pods of `workload` with this finding, worst first (at most 5); the first is
+    /// the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
 }
 
 impl Finding {
@@ -205,6 +219,9 @@ impl Finding {
             evidence: BTreeMap::new(),
             first_seen: None,
             last_seen: None,
+            workload: None,
+            replicas: None,
+            pods: Vec::new(),
         }
     }
 
@@ -219,8 +236,13 @@ impl Finding {
     }
 
     /// Identity across audits: the same problem at the same place keeps its key (and its firstSeen).
+    /// A finding grouped by workload is keyed by the workload, not by its worst pod, which may change
+    /// from one audit to the next. Pod names are lowercase, so `ns/Deployment/web` is never a pod key.
     pub fn key(&self) -> String {
-        let target = self.target.as_ref().map(TargetRef::key).unwrap_or_default();
+        let target = match (&self.target, &self.workload) {
+            (Some(t), Some(w)) => format!("{}/{w}", t.namespace),
+            (t, _) => t.as_ref().map(TargetRef::key).unwrap_or_default(),
+        };
         let site = match (&self.plugin, &self.function) {
             (Some(p), _) => p.clone(),
             // Two blocking sites in one function are two problems: the line is part of the site.
@@ -232,7 +254,16 @@ impl Finding {
         };
         format!("{}|{}|{}", self.check.as_str(), target, site)
     }
+
+    /// Goroutines (or events) at the site over every pod the finding stands for: `count` is the worst
+    /// pod's, `evidence.totalCount` the sum when the finding groups several pods.
+    pub fn total_count(&self) -> Option<u64> {
+        self.evidence.get(TOTAL_COUNT).and_then(|t| t.parse().ok()).or(self.count)
+    }
 }
+
+/// Evidence key of the summed count of a finding grouped over several pods.
+pub const TOTAL_COUNT: &str = "totalCount";
 
 #[cfg(test)]
 mod tests {
@@ -262,5 +293,25 @@ mod tests {
         let mut d = a.clone();
         d.line = Some(30);
         assert_ne!(c.key(), d.key(), "another blocking line in the same function");
+    }
+
+    #[test]
+    fn a_grouped_finding_is_keyed_by_its_workload() {
+        let mut a = Finding::new(CheckId::GoroutineLeak, Severity::Warning, "x");
+        a.function = Some("main.leak".into());
+        a.target = Some(TargetRef { namespace: "n".into(), pod: "web-1".into(), container: None });
+        assert_eq!(a.key(), "GoroutineLeak|n/web-1|main.leak");
+        a.workload = Some("Deployment/web".into());
+        let mut b = a.clone();
+        b.target = Some(TargetRef { namespace: "n".into(), pod: "web-2".into(), container: None });
+        assert_eq!(a.key(), "GoroutineLeak|n/Deployment/web|main.leak");
+        assert_eq!(a.key(), b.key(), "whichever pod is the worst");
+        a.count = Some(4);
+        assert_eq!(a.total_count(), Some(4));
+        a.evidence.insert(TOTAL_COUNT.into(), "40".into());
+        assert_eq!(a.total_count(), Some(40));
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["workload"], "Deployment/web");
+        assert!(json.get("pods").is_none() && json.get("replicas").is_none(), "unset fields are not written");
     }
 }

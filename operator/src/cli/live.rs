@@ -151,7 +151,7 @@ async fn sources(args: &AnalyzeArgs) -> Result<Vec<Source>, AnalyzeError> {
     if selections.is_empty() {
         return Ok(out);
     }
-    let client = kube_targets::client().await?;
+    let (client, user) = kube_targets::client().await?;
     let namespace = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
     let spec = PprofSpec {
         port: args.port.as_ref().map(|p| match p.parse::<i32>() {
@@ -170,9 +170,24 @@ async fn sources(args: &AnalyzeArgs) -> Result<Vec<Source>, AnalyzeError> {
             out.push(Source::Cluster { reached, collector: collector(&tokenless, "kube-apiserver")? });
             continue;
         }
+        if let Selection::Component(component) = sel {
+            // Over TLS only (their secure port), with --token or else the kubeconfig user's credentials,
+            // verified against --cacert or else the kubeconfig's CA.
+            let opts = CollectorOptions {
+                bearer_token: opts.bearer_token.clone().or_else(|| user.token.clone()),
+                client_identity_pem: if has_token { None } else { user.identity_pem.clone() },
+                ca_pem: opts.ca_pem.clone().or_else(|| user.ca_pem.clone()),
+                ..opts.clone()
+            };
+            for reached in kube_targets::reach_component(&client, *component).await? {
+                out.push(Source::Cluster { reached, collector: collector(&opts, component.name())? });
+            }
+            continue;
+        }
         for pod in kube_targets::pods(&client, &namespace, sel).await? {
             let reached = kube_targets::reach_pod(&client, &probe, &pod, &pprof).await?;
-            let forwarded = reached.via == "port-forward";
+            // Forwarded or direct bytes reach the pod as sent (pods/proxy authenticates with the kubeconfig).
+            let forwarded = matches!(reached.via, "port-forward" | "direct");
             let collector = match &reached.endpoint {
                 // Port-forwarded bytes reach the pod as sent: the token only over TLS (or when allowed).
                 Ok(e) if forwarded && has_token => {

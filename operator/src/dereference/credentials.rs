@@ -9,7 +9,7 @@ use thiserror::Error;
 use gohealth_core::admission::kb::KB_CONFIGMAP_KEY;
 
 use crate::crd::SecretKeyRef;
-use crate::validate::{PprofConfig, Scope};
+use crate::validate::{ControlPlaneConfig, PprofConfig, Scope};
 
 const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
@@ -53,16 +53,33 @@ pub async fn read(client: &Client, namespace: &str, pprof: &PprofConfig) -> Resu
         (None, true) if pprof.scope != Scope::Cluster => {
             return Err(ReadError::ServiceAccountToken("only a ClusterGoHealthAudit may send it".into()));
         }
-        (None, true) => Some(
-            std::fs::read_to_string(SERVICE_ACCOUNT_TOKEN)
-                .map_err(|e| ReadError::ServiceAccountToken(e.to_string()))?
-                .trim()
-                .to_string(),
-        ),
+        (None, true) => Some(service_account_token()?),
         (None, false) => None,
     };
     let ca_pem = match &pprof.ca_secret {
         Some(r) => Some(secret_key(&secrets, r).await?),
+        None => None,
+    };
+    Ok(Credentials { bearer_token, ca_pem })
+}
+
+/// The operator's own ServiceAccount token, read each cycle: the kubelet rotates the projected token.
+pub fn service_account_token() -> Result<String, ReadError> {
+    std::fs::read_to_string(SERVICE_ACCOUNT_TOKEN)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| ReadError::ServiceAccountToken(format!("{SERVICE_ACCOUNT_TOKEN}: {e}")))
+}
+
+/// What the control-plane targets of a ClusterGoHealthAudit are scraped with: the operator's token, and
+/// the CA bundle `spec.controlPlane.tls.caSecret` names (a Secret in the operator's namespace).
+pub async fn control_plane(
+    client: &Client,
+    namespace: &str,
+    cfg: &ControlPlaneConfig,
+) -> Result<Credentials, ReadError> {
+    let bearer_token = Some(service_account_token()?);
+    let ca_pem = match &cfg.ca_secret {
+        Some(r) => Some(secret_key(&Api::namespaced(client.clone(), namespace), r).await?),
         None => None,
     };
     Ok(Credentials { bearer_token, ca_pem })

@@ -3,5 +3,6 @@
 //! ConfigMap and the apiserver's admission configuration. The steps after it are pure.
 
 pub mod admission;
+pub mod control_plane;
 pub mod credentials;
 pub mod targets;

@@ -62,7 +62,8 @@ pub(crate) fn plan_report(audit: &AuditLabels, report: &AuditReport, target_budg
         {
             // Cut before summing: functions that share the cut prefix share the series.
             let site = LeakSiteLabels::new(audit.clone(), check, function);
-            *sites.entry(site).or_default() += f.count.unwrap_or(1) as f64;
+            // Over every pod of a finding grouped by workload, not only its worst one.
+            *sites.entry(site).or_default() += f.total_count().unwrap_or(1) as f64;
         }
     }
     let mut sites: Vec<_> = sites.into_iter().collect();

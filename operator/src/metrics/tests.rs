@@ -12,6 +12,7 @@ fn target(ns: &str, pod: &str, result: &str, goroutines: Option<u64>) -> TargetR
         result: result.into(),
         message: None,
         goroutines,
+        findings: 0,
     }
 }
 

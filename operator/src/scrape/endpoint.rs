@@ -43,6 +43,8 @@ pub enum EndpointSource {
     Spec,
     /// A container port named `pprof`, `http-pprof` or `https-pprof`.
     NamedPort,
+    /// `spec.controlPlane` of a ClusterGoHealthAudit ([`crate::scrape::control_plane`]).
+    ControlPlane,
 }
 
 impl EndpointSource {
@@ -51,6 +53,7 @@ impl EndpointSource {
             EndpointSource::Annotation => "Annotation",
             EndpointSource::Spec => "Spec",
             EndpointSource::NamedPort => "NamedPort",
+            EndpointSource::ControlPlane => "ControlPlane",
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct CollectorOptions {
     pub ca_pem: Option<Vec<u8>>,
     /// Accept any certificate. Only when the audit asks for it.
     pub insecure_skip_verify: bool,
+    /// PEM client certificate and key, presented over TLS (the CLI, with a kubeconfig user's certificate).
+    pub client_identity_pem: Option<Vec<u8>>,
 }
 
 impl Default for CollectorOptions {
@@ -58,6 +60,7 @@ impl Default for CollectorOptions {
             bearer_token: None,
             ca_pem: None,
             insecure_skip_verify: false,
+            client_identity_pem: None,
         }
     }
 }
@@ -74,6 +77,7 @@ impl fmt::Debug for CollectorOptions {
             .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
             .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
             .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("client_identity_pem", &self.client_identity_pem.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -169,6 +173,11 @@ impl Collector {
                 return Err(ScrapeError::TlsError("CA bundle holds no PEM certificate".into()));
             }
             b = b.tls_certs_only(certs);
+        }
+        if let Some(pem) = &opts.client_identity_pem {
+            let identity = reqwest::Identity::from_pem(pem)
+                .map_err(|e| ScrapeError::TlsError(format!("client certificate: {}", chain(&e))))?;
+            b = b.identity(identity);
         }
         let client =
             b.build().map_err(|e| ScrapeError::TlsError(format!("building the HTTP client: {}", chain(&e))))?;

@@ -1,10 +1,12 @@
 //! Checks: snapshots (and their history) in, findings out. Pure functions.
 //!
 //! `diagnose` runs every snapshot check for one target; `panic_restarts` works on pod status and
-//! `scrape_failed` on a failed scrape; `merge_seen` carries firstSeen across audits. Each check lives
-//! in the module named for its check id.
+//! `scrape_failed` on a failed scrape; `merge_seen` carries firstSeen across audits; `by_workload`
+//! folds the pods of a workload into one finding per site. Each check lives in the module named for
+//! its check id.
 
 pub mod benign;
+pub mod by_workload;
 pub mod config;
 pub mod contention;
 pub mod gc_pressure;
