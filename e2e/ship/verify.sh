@@ -216,6 +216,13 @@ check rbac.no-audit-create cannot create gohealthaudits.gohealth.dev -n team-a
 check rbac.cluster-audits-patch can patch clustergohealthaudits.gohealth.dev
 check rbac.no-cluster-audit-create cannot create clustergohealthaudits.gohealth.dev
 check rbac.no-exec cannot create pods/exec -n team-a
+# Control-plane auditing is opt-in: by default the token reaches no /debug/pprof and no kubelet.
+check rbac.no-pprof-by-default cannot get /debug/pprof/goroutine
+check rbac.no-nodes-proxy-by-default cannot get nodes --subresource=proxy
+check helm.template-control-plane bash -c "out=\$(\"$HELM\" template x '$CHART' --set controlPlane.enabled=true); \
+  grep -q '\"/debug/pprof/\*\"' <<<\"\$out\" && ! grep -q 'nodes/proxy' <<<\"\$out\""
+check helm.template-control-plane-kubelets bash -c "\"$HELM\" template x '$CHART' --set controlPlane.enabled=true \
+  --set controlPlane.kubelets=true | grep -q 'nodes/proxy'"
 
 summary
 [[ $FAILED -eq 0 ]]

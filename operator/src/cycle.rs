@@ -98,10 +98,8 @@ pub async fn run(
     };
 
     // scrape
-    let leak_interval = i64::try_from(cfg.checks.proven_goroutine_leak.interval.as_secs()).unwrap_or(i64::MAX);
     let jobs = targets.iter().map(|t| {
-        let leak_due = state.last_leak_fetch.get(&t.target.key()).is_none_or(|last| now_secs - last >= leak_interval);
-        let plan = ScrapePlan::from_checks(&cfg.checks, leak_due);
+        let plan = plan_for(cfg, state, &t.target.key(), now_secs);
         let collector = &collector;
         async move {
             let collector = collector.as_ref().map_err(|e| (e.clone(), None))?;
@@ -234,10 +232,8 @@ async fn scrape_control_plane(
             let other = Collector::with_limiter(&options(creds, cp.insecure_skip_verify), limiter.clone())?;
             Ok((api, other))
         });
-    let leak_interval = i64::try_from(cfg.checks.proven_goroutine_leak.interval.as_secs()).unwrap_or(i64::MAX);
     let jobs = targets.iter().map(|t| {
-        let leak_due = state.last_leak_fetch.get(&t.target.key()).is_none_or(|last| now_secs - last >= leak_interval);
-        let plan = ScrapePlan::from_checks(&cfg.checks, leak_due);
+        let plan = plan_for(cfg, state, &t.target.key(), now_secs);
         let components = &components;
         async move {
             let (api, other) = components.as_ref().map_err(|e| (e.clone(), None))?;
@@ -261,6 +257,14 @@ async fn scrape_control_plane(
             result,
         })
         .collect()
+}
+
+/// What to fetch from one target: the profiles the enabled checks need, and the goroutineleak profile
+/// when its own interval has elapsed for that target.
+fn plan_for(cfg: &AuditConfig, state: &AuditState, key: &str, now_secs: i64) -> ScrapePlan {
+    let leak_interval = i64::try_from(cfg.checks.proven_goroutine_leak.interval.as_secs()).unwrap_or(i64::MAX);
+    let leak_due = state.last_leak_fetch.get(key).is_none_or(|last| now_secs - last >= leak_interval);
+    ScrapePlan::from_checks(&cfg.checks, leak_due)
 }
 
 /// A 401/403 from a component names the permission the operator's token lacks.

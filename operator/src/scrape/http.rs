@@ -161,8 +161,11 @@ impl Collector {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(opts.timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(2)
+            // A target's profiles are fetched one after another, so one idle connection is reused within
+            // its scrape; between audits (10 s and more apart) it would only sit in the pool with its read
+            // buffer: with thousands of targets that was most of the operator's memory.
+            .pool_idle_timeout(Duration::from_secs(2))
+            .pool_max_idle_per_host(1)
             .user_agent(concat!("gohealth/", env!("CARGO_PKG_VERSION")));
         if opts.insecure_skip_verify {
             b = b.tls_danger_accept_invalid_certs(true);

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Scale benchmark (not part of make test): one operator (release build) auditing N pods at once, at
+# N = 1,000, 5,000 and 10,000 (SCALE_STEPS), with a 2-pod audit beside the big one.
+#
+# Usage: bench/scale/run.sh [OUT_DIR]        (root not needed; about 15 minutes on 2 cores)
+# Env:   GOHEALTH_BIN (default target/release/gohealth, built when missing), SCALE_STEPS ("1000 5000 10000"),
+#        SCALE_INTERVAL (the big audit's interval, default 60s), SCALE_ROUNDS (audits measured per step, 2).
+#
+# The pods are Pod objects on a local apiserver (e2e/controlplane) marked Running with loopback IPs
+# 127.1.x.y (bench/scale/pods.py); no kubelet runs them. Behind every IP, on 0.0.0.0, are real Go programs
+# of the fleet: healthy (96 % of the pods), leaky with a slow leak (2 %, so history checks fire), and two
+# hostile ones, one dripping its body slowly, one answering 500 (1 % each). The big audit's pods belong to
+# one Deployment (owner references), as 10,000 replicas of one service would.
+#
+# Printed per step: audit wall time (the operator's own "audit complete" seconds, median of the rounds),
+# operator CPU seconds per audit and per target, peak (VmHWM) and steady RSS, apiserver requests per audit
+# (apiserver_request_total over the rounds, divided by the audits in them: nothing else talks to this
+# apiserver), status bytes, gohealth_* metric series, and the small audit's time beside the big one
+# against alone. Idle RSS is measured before any audit exists.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+OUT="${1:-$ROOT/.cache/scale/$(date -u +%Y%m%dT%H%M%SZ)}"
+STEPS="${SCALE_STEPS:-1000 5000 10000}"
+INTERVAL="${SCALE_INTERVAL:-60s}"
+ROUNDS="${SCALE_ROUNDS:-2}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+STATE="$OUT/controlplane"
+FLEET="${GOHEALTH_CACHE:-$ROOT/.cache}/fleet/bin"
+log() { echo "scale: $*" >&2; }
+
+if [[ -z "${GOHEALTH_BIN:-}" ]]; then
+    GOHEALTH_BIN="$ROOT/target/release/gohealth"
+    (cd "$ROOT" && nice -n 10 cargo build --quiet --release -p gohealth)
+fi
+cp "$GOHEALTH_BIN" "$OUT/gohealth"
+bash "$ROOT/e2e/fleet/build.sh" >/dev/null
+
+PIDFILE="$OUT/pids"
+: >"$PIDFILE"
+cleanup() {
+    while read -r p; do kill "$p" 2>/dev/null || true; done <"$PIDFILE"
+    bash "$ROOT/e2e/controlplane/stop.sh" "$STATE" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# The apiserver must not throttle the benchmark's own pod creation.
+bash "$ROOT/e2e/controlplane/start.sh" "$STATE" --max-requests-inflight=800 --max-mutating-requests-inflight=400 >/dev/null
+# shellcheck disable=SC1091
+source "$STATE/env"
+export KUBECONFIG="$STATE/kubeconfig"
+kubectl apply --server-side -f "$ROOT/crds/" >/dev/null
+for c in "$ROOT"/crds/*.yaml; do kubectl wait --for=condition=Established -f "$c" --timeout=60s >/dev/null; done
+kubectl create namespace scale >/dev/null
+kubectl -n scale create serviceaccount default >/dev/null 2>&1 || true
+
+program() { # name args... -> port (listening on every address, so every 127.x.y.z reaches it)
+    local name="$1"
+    shift
+    local pf="$OUT/$name-$RANDOM.port"
+    nice -n 5 "$FLEET/$name" -addr "0.0.0.0:0" -port-file "$pf" "$@" >"$pf.log" 2>&1 &
+    echo $! >>"$PIDFILE"
+    for _ in $(seq 200); do [[ -s "$pf" ]] && break; sleep 0.05; done
+    cat "$pf"
+}
+HEALTHY=$(program healthy)
+LEAKY=$(program leaky -rate 1 -wait-rate 0)
+DRIP=$(program hostile -mode drip)
+FAIL=$(program hostile -mode status500)
+PORTS="$(python3 -c "print(','.join(['$HEALTHY'] * 96 + ['$LEAKY'] * 2 + ['$DRIP', '$FAIL']))")"
+pods() { python3 "$ROOT/bench/scale/pods.py" "$APISERVER_URL" "$STATE/pki/admin.token" "$STATE/pki/ca.crt" scale "$@"; }
+
+# The operator first, alone: idle RSS.
+read -r METRICS_PORT < <(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nice -n 5 env ${SCALE_ENV:-} "$OUT/gohealth" run --metrics-addr "127.0.0.1:$METRICS_PORT" --log-format json >"$OUT/operator.log" 2>&1 &
+OP=$!
+echo "$OP" >>"$PIDFILE"
+sleep 15
+idle_rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$OP/status")
+log "idle operator RSS $((idle_rss / 1024)) MiB"
+
+audit() { # name label interval
+    kubectl apply -f - >/dev/null <<EOF
+apiVersion: gohealth.dev/v1alpha1
+kind: GoHealthAudit
+metadata: {name: $1, namespace: scale}
+spec:
+  selector: {matchLabels: {scale: "$2"}}
+  interval: $3
+  pprof: {timeout: 5s}
+EOF
+}
+completions() { # audit name -> "targets seconds" per completed audit, in order
+    python3 - "$OUT/operator.log" "scale/$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    f = e.get("fields", e)
+    if f.get("message") == "audit complete" and f.get("audit") == sys.argv[2]:
+        print(f.get("targets"), f.get("seconds"))
+PY
+}
+wait_audits() { # name count targets: wait until COUNT audits of NAME with TARGETS targets completed
+    local n=0
+    for _ in $(seq 3600); do
+        n=$(completions "$1" | awk -v t="$3" '$1 == t' | wc -l)
+        [[ $n -ge $2 ]] && return 0
+        kill -0 "$OP" 2>/dev/null || { log "operator exited; see $OUT/operator.log"; exit 1; }
+        sleep 1
+    done
+    log "timed out waiting for $2 audits of $1 with $3 targets (have $n)"
+    exit 1
+}
+cpu_s() { awk '{print ($14 + $15) / 100}' "/proc/$OP/stat"; }
+requests() { kubectl get --raw /metrics | awk '/^apiserver_request_total\{/ {s += $NF} END {print s}'; }
+
+# The small audit alone.
+pods small 900000 2 "$HEALTHY"
+audit small small 10s
+wait_audits small 3 2
+small_alone=$(completions small | awk '$1 == 2 {print $2}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+log "small audit alone: ${small_alone}s"
+
+audit big big "$INTERVAL"
+have=0
+echo "n,audit_s,cpu_s_per_audit,cpu_ms_per_target,peak_rss_mib,steady_rss_mib,api_requests_per_audit,status_bytes,metric_series,small_beside_s,small_alone_s,threads,fds" >"$OUT/results.csv"
+for n in $STEPS; do
+    t0=$(date +%s)
+    pods big "$have" "$((n - have))" "$PORTS" web
+    have=$n
+    log "$n pods in $(($(date +%s) - t0))s; waiting for the first audit of all of them"
+    wait_audits big 1 "$n"
+    before=$(completions big | awk -v t="$n" '$1 == t' | wc -l)
+    c0=$(cpu_s)
+    r0=$(requests)
+    wait_audits big $((before + ROUNDS)) "$n"
+    c1=$(cpu_s)
+    r1=$(requests)
+    secs=$(completions big | awk -v t="$n" '$1 == t {print $2}' | tail -n "$ROUNDS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    small_beside=$(completions small | awk '$1 == 2 {print $2}' | tail -n 3 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$OP/status")
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$OP/status")
+    status_bytes=$(kubectl -n scale get gha big -o json | python3 -c 'import json,sys; print(len(json.dumps(json.load(sys.stdin)["status"], separators=(",", ":"))))')
+    series=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep -c '^gohealth_' || true)
+    threads=$(awk '/^Threads:/ {print $2}' "/proc/$OP/status")
+    fds=$(find "/proc/$OP/fd" -mindepth 1 -maxdepth 1 | wc -l)
+    # CPU and requests over the window; the small audit's share (2 targets every 10 s) is included.
+    python3 - "$n" "$secs" "$c0" "$c1" "$ROUNDS" "$peak" "$rss" "$r0" "$r1" "$status_bytes" "$series" "$small_beside" "$small_alone" "$threads" "$fds" >>"$OUT/results.csv" <<'PY'
+import sys
+n, secs, c0, c1, rounds, peak, rss, r0, r1, sb, series, small, alone, threads, fds = sys.argv[1:]
+n, rounds = int(n), int(rounds)
+cpu = (float(c1) - float(c0)) / rounds
+print(f"{n},{float(secs):.1f},{cpu:.2f},{cpu * 1000 / n:.2f},{int(peak) / 1024:.1f},{int(rss) / 1024:.1f},"
+      f"{(float(r1) - float(r0)) / rounds:.0f},{sb},{series},{float(small):.2f},{float(alone):.2f},{threads},{fds}")
+PY
+    log "$(tail -n 1 "$OUT/results.csv")"
+done
+echo "idle_rss_mib,$((idle_rss / 1024))" >>"$OUT/results.csv"
+column -t -s, "$OUT/results.csv"
