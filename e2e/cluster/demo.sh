@@ -63,8 +63,6 @@ spec:
       app.kubernetes.io/part-of: demo-shop
   interval: 10s
   checks:
-    goroutineLeak:
-      minGoroutines: 50
     goPanicRestarts:
       minRestarts: 2
   controlPlane:
