@@ -82,6 +82,23 @@ fn target_result(obj: &serde_json::Value, pod: &str) -> (String, String) {
     (t["result"].as_str().unwrap_or_default().to_string(), t["message"].as_str().unwrap_or_default().to_string())
 }
 
+/// Applies a GoHealthAudit, retrying for up to 30 s while the apiserver still validates with the
+/// previous schema (422 Invalid).
+async fn apply_when_schema_allows(client: &kube::Client, namespace: &str, body: serde_json::Value) {
+    let name = body["metadata"]["name"].as_str().expect("name").to_string();
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), namespace, &audit_resource());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match api.patch(&name, &PatchParams::apply("gohealth-e2e").force(), &Patch::Apply(&body)).await {
+            Ok(_) => return,
+            Err(kube::Error::Api(e)) if e.code == 422 && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("apply audit {name}: {e}"),
+        }
+    }
+}
+
 /// The namespaced CRD without its CEL rules: what an older release of the CRD let through.
 fn crd_without_rules() -> CustomResourceDefinition {
     fn strip(v: &mut serde_json::Value) {
@@ -212,7 +229,9 @@ async fn a_hostile_tenant_gets_no_token_no_other_namespace_and_no_infrastructure
 
     // Stored before the rules existed: the operator must refuse them itself.
     apply_crd(&client, &crd_without_rules()).await;
-    apply_audit(
+    // The apiserver swaps in the rule-less schema shortly after the update (the CRD was Established
+    // already): retry while the old rules still answer.
+    apply_when_schema_allows(
         &client,
         "tenant",
         tenant_audit(
