@@ -217,7 +217,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let apiserver_addresses =
         apiserver_addresses(config.cluster_url.host(), config.cluster_url.port_u16().unwrap_or(443)).await;
     let api_url = config.cluster_url.to_string();
-    let api_ca_pem = api_ca_pem(&config);
+    // Read once: the in-cluster CA file changes only when the cluster CA rotates.
+    let api_ca_pem = crate::dereference::credentials::api_ca_pem(&config);
     let client = Client::try_from(config)?;
     let metrics = Arc::new(crate::metrics::Metrics::new(crate::metrics::MetricsOptions {
         per_target_series: args.per_target_metrics,
@@ -325,17 +326,6 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let _ = stop_tx.send(true);
     info!("gohealth operator stopped");
     result
-}
-
-/// The CA bundle the API connection trusts, as PEM: the in-cluster file (re-read by kube as it rotates; read
-/// once here), else the kubeconfig's certificates. None: the system roots.
-fn api_ca_pem(config: &kube::Config) -> Option<Vec<u8>> {
-    if let Some(pem) = config.root_cert_file.as_ref().and_then(|f| std::fs::read(f).ok()) {
-        return Some(pem);
-    }
-    let certs: Vec<pem::Pem> =
-        config.root_cert.iter().flatten().map(|der| pem::Pem::new("CERTIFICATE", der.clone())).collect();
-    (!certs.is_empty()).then(|| pem::encode_many(&certs).into_bytes())
 }
 
 /// The apiserver's IP addresses, from the client's URL (resolved when it is a name). Best effort: a

@@ -177,7 +177,7 @@ pub struct Targets {
 /// controller, and the kubelets (the nodes are listed here, only when asked for).
 pub struct ControlPlane {
     pub targets: Vec<ControlPlaneTarget>,
-    /// `https://…` of the operator's API connection and its CA bundle (PEM), for the apiserver target.
+    /// The CA bundle (PEM) of the operator's API connection, for the apiserver target.
     pub api_ca_pem: Option<Vec<u8>>,
 }
 

@@ -131,10 +131,7 @@ impl KubeUser {
             }
             _ => None,
         };
-        let certs: Vec<pem::Pem> =
-            config.root_cert.iter().flatten().map(|der| pem::Pem::new("CERTIFICATE", der.clone())).collect();
-        let ca_pem = (!certs.is_empty()).then(|| pem::encode_many(&certs).into_bytes());
-        Ok(KubeUser { token, identity_pem, ca_pem })
+        Ok(KubeUser { token, identity_pem, ca_pem: crate::dereference::credentials::api_ca_pem(config) })
     }
 }
 

@@ -106,3 +106,14 @@ pub async fn knowledge_base(client: &Client, namespace: &str, name: &str) -> Res
         .and_then(|mut d| d.remove(KB_CONFIGMAP_KEY))
         .ok_or_else(|| ReadError::ConfigMapKey { namespace: namespace.into(), name: name.into() })
 }
+
+/// The CA bundle a kube client configuration trusts, as PEM: the in-cluster file when there is one, else
+/// the kubeconfig's certificates. None: the system roots.
+pub fn api_ca_pem(config: &kube::Config) -> Option<Vec<u8>> {
+    if let Some(pem) = config.root_cert_file.as_ref().and_then(|f| std::fs::read(f).ok()) {
+        return Some(pem);
+    }
+    let certs: Vec<pem::Pem> =
+        config.root_cert.iter().flatten().map(|der| pem::Pem::new("CERTIFICATE", der.clone())).collect();
+    (!certs.is_empty()).then(|| pem::encode_many(&certs).into_bytes())
+}
