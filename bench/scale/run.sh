@@ -3,7 +3,7 @@
 # N = 1,000, 5,000 and 10,000 (SCALE_STEPS), with a 2-pod audit beside the big one.
 #
 # Usage: bench/scale/run.sh [OUT_DIR]        (root not needed; about 15 minutes on 2 cores)
-# Env:   GOHEALTH_BIN (default target/release/gohealth, built when missing), SCALE_STEPS ("1000 5000 10000"),
+# Env:   GOHEALTH_BIN (default target/release/gohealth, built or brought up to date), SCALE_STEPS ("1000 5000 10000"),
 #        SCALE_INTERVAL (the big audit's interval, default 60s), SCALE_ROUNDS (audits measured per step, 2).
 #
 # The pods are Pod objects on a local apiserver (e2e/controlplane) marked Running with loopback IPs
@@ -19,31 +19,12 @@
 # against alone. Idle RSS is measured before any audit exists.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-OUT="${1:-$ROOT/.cache/scale/$(date -u +%Y%m%dT%H%M%SZ)}"
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+bench_setup scale "${1:-}"
 STEPS="${SCALE_STEPS:-1000 5000 10000}"
 INTERVAL="${SCALE_INTERVAL:-60s}"
 ROUNDS="${SCALE_ROUNDS:-2}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-STATE="$OUT/controlplane"
-FLEET="${GOHEALTH_CACHE:-$ROOT/.cache}/fleet/bin"
-log() { echo "scale: $*" >&2; }
-
-if [[ -z "${GOHEALTH_BIN:-}" ]]; then
-    GOHEALTH_BIN="$ROOT/target/release/gohealth"
-    (cd "$ROOT" && nice -n 10 cargo build --quiet --release -p gohealth)
-fi
-cp "$GOHEALTH_BIN" "$OUT/gohealth"
-bash "$ROOT/e2e/fleet/build.sh" >/dev/null
-
-PIDFILE="$OUT/pids"
-: >"$PIDFILE"
-cleanup() {
-    while read -r p; do kill "$p" 2>/dev/null || true; done <"$PIDFILE"
-    bash "$ROOT/e2e/controlplane/stop.sh" "$STATE" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
 
 # The apiserver must not throttle the benchmark's own pod creation.
 bash "$ROOT/e2e/controlplane/start.sh" "$STATE" --max-requests-inflight=800 --max-mutating-requests-inflight=400 >/dev/null

@@ -5,44 +5,22 @@
 # Usage: bench/soak/run.sh [OUT_DIR]
 # Env:   SOAK_SECONDS   run length (default 3600)
 #        SOAK_SAMPLE    seconds between samples (default 30)
-#        GOHEALTH_BIN   operator binary (default: target/release/gohealth, built when missing)
+#        GOHEALTH_BIN   operator binary (default: target/release/gohealth, built or brought up to date)
 # Output: OUT_DIR/samples.csv (elapsed_s,rss_kib,fds,threads), OUT_DIR/operator.log, and the curve on stdout
 # with the "flat after 10 min" verdict (max − min of RSS and fds over the samples after minute 10).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-OUT="${1:-$ROOT/.cache/soak/$(date -u +%Y%m%dT%H%M%SZ)}"
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+bench_setup soak "${1:-}"
 SECONDS_TOTAL="${SOAK_SECONDS:-3600}"
 SAMPLE="${SOAK_SAMPLE:-30}"
-mkdir -p "$OUT"
-OUT="$(cd "$OUT" && pwd)"
-STATE="$OUT/controlplane"
-FLEET="${GOHEALTH_CACHE:-$ROOT/.cache}/fleet/bin"
-
-log() { echo "soak: $*" >&2; }
-
-if [[ -z "${GOHEALTH_BIN:-}" ]]; then
-    GOHEALTH_BIN="$ROOT/target/release/gohealth"
-    [[ -x "$GOHEALTH_BIN" ]] || (cd "$ROOT" && nice -n 10 cargo build --release -p gohealth)
-fi
-# A private copy: a rebuild of the workspace during the run must not swap the binary under us.
-cp "$GOHEALTH_BIN" "$OUT/gohealth"
-bash "$ROOT/e2e/fleet/build.sh" >/dev/null
-# The hostile profiles of the parser crate (amplification, deep stacks, distinct labels, long names,
-# invalid UTF-8, deep text): each served by a `hostile -mode file` pod.
 HOSTILE_KINDS="$(cd "$ROOT" && cargo run -q --release -p gohealth-pprof --example gen_hostile -- list)"
 for kind in $HOSTILE_KINDS; do
     (cd "$ROOT" && cargo run -q --release -p gohealth-pprof --example gen_hostile -- "$kind" "$OUT/profile-$kind") 2>/dev/null
 done
 
 # Pids go to a file: `program` runs in a command substitution (a subshell), where an array would be lost.
-PIDFILE="$OUT/pids"
-: >"$PIDFILE"
-cleanup() {
-    while read -r p; do kill "$p" 2>/dev/null || true; done <"$PIDFILE"
-    bash "$ROOT/e2e/controlplane/stop.sh" "$STATE" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
 
 bash "$ROOT/e2e/controlplane/start.sh" "$STATE" >/dev/null
 export KUBECONFIG="$STATE/kubeconfig"
