@@ -109,6 +109,13 @@ render --set operator.perTargetMetrics=false --set operator.maxTargetSeries=10 >
 check binary.accepts-chart-args args_accepted "$WORK/chart.yaml"
 check binary.accepts-chart-args-ha args_accepted "$WORK/chart-ha.yaml"
 check binary.accepts-chart-args-no-per-target args_accepted "$WORK/chart-flags.yaml"
+# Sharding: every replica audits, no leader election, membership Leases may be listed, watched, deleted.
+render --set replicaCount=3 --set sharding.enabled=true >"$WORK/chart-shard.yaml" 2>/dev/null
+check binary.accepts-chart-args-sharding args_accepted "$WORK/chart-shard.yaml"
+check helm.template-sharding bash -c "a=\$(python3 '$HERE/chart_facts.py' operator-args '$WORK/chart-shard.yaml'); \
+  grep -q -- '--sharding' <<<\"\$a\" && ! grep -q -- '--leader-election' <<<\"\$a\" \
+  && grep -q '\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\"' '$WORK/chart-shard.yaml' \
+  && ! grep -q 'type: Recreate' '$WORK/chart-shard.yaml'"
 
 # --- alerts ----------------------------------------------------------------------------------------
 check promtool.check-rules promtool check rules "$CHART/files/prometheusrules.yaml"

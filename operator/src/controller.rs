@@ -21,12 +21,15 @@ use kube::{Api, Client, Resource, ResourceExt};
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::crd::{ClusterGoHealthAudit, ControlPlaneSpec, GoHealthAudit, GoHealthAuditSpec, GoHealthAuditStatus};
+use crate::crd::{
+    AuditInProgress, ClusterGoHealthAudit, ControlPlaneSpec, GoHealthAudit, GoHealthAuditSpec, GoHealthAuditStatus,
+};
 use crate::cycle;
 use crate::dereference::targets::{self, Selection};
 use crate::events;
 use crate::scrape;
 use crate::scrape::http::Limiter;
+use crate::shard::{Membership, ShardView, Turn};
 use crate::state::{AuditState, AuditStates};
 use crate::status;
 use crate::validate::{self, InvalidSpec, Scope, validate};
@@ -43,8 +46,16 @@ pub struct RunArgs {
     #[arg(long, env = "GOHEALTH_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
     /// Take a Lease before auditing, so only one replica audits and writes status.
-    #[arg(long, env = "GOHEALTH_LEADER_ELECTION", default_value_t = false)]
+    #[arg(long, env = "GOHEALTH_LEADER_ELECTION", default_value_t = false, conflicts_with = "sharding")]
     pub leader_election: bool,
+    /// Share the audits between all replicas: each holds a membership Lease (`<lease-name>-shard-<pod>`)
+    /// and audits only the audits that hash to it; a replica leaving hands its audits to the others.
+    #[arg(long, env = "GOHEALTH_SHARDING", default_value_t = false)]
+    pub sharding: bool,
+    /// Seconds a membership Lease stays valid without renewal: how soon a killed replica's audits move.
+    #[arg(long, env = "GOHEALTH_SHARD_LEASE_SECONDS", default_value_t = 15)]
+    pub shard_lease_seconds: u64,
+    /// Name of the leader-election Lease, and prefix of the membership Leases.
     #[arg(long, env = "GOHEALTH_LEASE_NAME", default_value = "gohealth-operator")]
     pub lease_name: String,
     /// Namespace of the Lease (the operator's own namespace).
@@ -112,6 +123,8 @@ pub struct Context {
     /// The API connection's URL and CA bundle (PEM): where `spec.controlPlane.apiServer` is scraped.
     pub api_url: String,
     pub api_ca_pem: Option<Vec<u8>>,
+    /// With `--sharding`: this replica and the live members; it audits only what hashes to it.
+    pub shard: Option<ShardView>,
 }
 
 /// What the one pipeline needs from either kind of audit.
@@ -192,6 +205,8 @@ pub enum RunError {
     Kube(#[from] kube::Error),
     #[error("leader election: {0}")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("sharding: {0}")]
+    Shard(#[from] crate::shard::ShardError),
     #[error("scrape client: {0}")]
     Collector(String),
     #[error("metrics server: {0}")]
@@ -262,6 +277,15 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     } else {
         None
     };
+    let membership = if args.sharding {
+        let prefix = format!("{}-shard-", args.lease_name);
+        Some(
+            Membership::join(client.clone(), &args.lease_namespace, &prefix, &identity, args.shard_lease_seconds)
+                .await?,
+        )
+    } else {
+        None
+    };
 
     let limiter = Limiter::new(args.scrape_concurrency.max(1));
     let recorder =
@@ -305,6 +329,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         apiserver_addresses,
         api_url,
         api_ca_pem,
+        shard: membership.as_ref().map(Membership::view),
     });
     info!("gohealth operator started");
     let namespaced = drive(controller, ctx.clone(), pod_subs.0, ns_subs.0);
@@ -323,6 +348,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             Err(e) => e.to_string(),
         })),
     };
+    if let Some(membership) = membership {
+        membership.leave().await;
+    }
     let _ = stop_tx.send(true);
     info!("gohealth operator stopped");
     result
@@ -353,13 +381,18 @@ async fn drive<K: AuditKind>(
     let audit_store = controller.store();
     let for_pods = (audit_store.clone(), ctx.namespaces.clone());
     let for_namespaces = audit_store;
-    controller
+    let mut controller = controller
         .watches_shared_stream(pod_events, move |pod: Arc<Pod>| {
             audits_selecting(&for_pods.0.state(), &for_pods.1, &pod)
         })
         .watches_shared_stream(ns_events, move |_: Arc<Namespace>| {
             audits_with_namespace_selector(&for_namespaces.state())
-        })
+        });
+    // A member joining or leaving changes who owns what: every audit is looked at again.
+    if let Some(shard) = &ctx.shard {
+        controller = controller.reconcile_all_on(shard.changes());
+    }
+    controller
         .shutdown_on_signal()
         .run(reconcile::<K>, error_policy::<K>, ctx.clone())
         .for_each(|res| {
@@ -436,6 +469,20 @@ async fn reconcile<K: AuditKind>(audit: Arc<K>, ctx: Arc<Context>) -> Result<Act
     }
     let name = audit.name_any();
     let key = audit_key(namespace.as_deref(), &name);
+    if let Some(shard) = &ctx.shard {
+        // What another replica audits leaves nothing here: no state, no series (its owner exports them).
+        match shard.turn(&key, audit.status().and_then(|s| s.in_progress.as_ref())) {
+            Turn::NotMine => {
+                ctx.states.forget(&key, &ctx.metrics).await;
+                return Ok(Action::await_change());
+            }
+            Turn::Wait(wait) => {
+                ctx.states.forget(&key, &ctx.metrics).await;
+                return Ok(Action::requeue(wait));
+            }
+            Turn::Mine => {}
+        }
+    }
     // The state is taken out of the shared map for the reconcile, so audits of different objects run in
     // parallel (the controller never reconciles one object twice at once).
     let mut state =
@@ -531,6 +578,13 @@ async fn reconcile_inner<K: AuditKind>(
     // Each audit scrapes within its fair share of the operator-wide concurrency.
     let limiter = ctx.limiter.for_audit(key);
     let targets = cycle::Targets { pods: targets, control_plane };
+    // Shared work: mark the audit as running here, so a replica taking it over meanwhile waits for it.
+    if let Some(shard) = &ctx.shard {
+        let mark = AuditInProgress { replica: shard.identity.clone(), since: now.to_string() };
+        if let Err(e) = patch_in_progress::<K>(&ctx.client, namespace, &audit.name_any(), Some(&mark)).await {
+            warn!(audit = %key, error = %e, "could not mark the audit as in progress");
+        }
+    }
     let outcome = cycle::run(&ctx.client, &limiter, &audit_ref, &cfg, targets, state, now).await;
     state.fingerprint = Some(fingerprint);
     state.last_audit = Some(now);
@@ -544,7 +598,13 @@ async fn reconcile_inner<K: AuditKind>(
         state.history_status(),
         &now_time,
     );
-    patch_status::<K>(&ctx.client, namespace, &audit.name_any(), &status).await?;
+    let written = patch_status::<K>(&ctx.client, namespace, &audit.name_any(), &status).await;
+    if ctx.shard.is_some()
+        && let Err(e) = patch_in_progress::<K>(&ctx.client, namespace, &audit.name_any(), None).await
+    {
+        warn!(audit = %key, error = %e, "could not clear the in-progress mark");
+    }
+    written?;
     ctx.metrics.publish_report(&mut state.series, &outcome.report);
     events::publish(&ctx.recorder, &audit.object_ref(&()), events::plan(audit.status(), &status)).await;
     info!(
@@ -565,6 +625,26 @@ where
         Ok(Ok(())) => Ok(()),
         _ => Err(Error::CacheNotReady),
     }
+}
+
+/// The field manager of `status.inProgress` alone: applying without the mark removes it, and the main
+/// status apply (another manager) never touches it.
+const PROGRESS_FIELD_MANAGER: &str = "gohealth-operator-progress";
+
+async fn patch_in_progress<K: AuditKind>(
+    client: &Client,
+    namespace: Option<&str>,
+    name: &str,
+    mark: Option<&AuditInProgress>,
+) -> Result<(), Error> {
+    let api = K::api(client.clone(), namespace);
+    let status = match mark {
+        Some(mark) => serde_json::json!({ "inProgress": mark }),
+        None => serde_json::json!({}),
+    };
+    let patch = serde_json::json!({ "apiVersion": "gohealth.dev/v1alpha1", "kind": K::KIND, "status": status });
+    api.patch_status(name, &PatchParams::apply(PROGRESS_FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
 }
 
 async fn patch_status<K: AuditKind>(

@@ -364,6 +364,19 @@ pub struct GoHealthAuditStatus {
     /// Result of the admission-plugin audit, when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<AdmissionStatus>,
+    /// Set while an audit runs, when replicas share the work (`--sharding`): which replica runs it. A
+    /// replica that takes the audit over waits for it instead of auditing twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<AuditInProgress>,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditInProgress {
+    /// The replica (pod name) running the audit.
+    pub replica: String,
+    /// When it started (RFC 3339).
+    pub since: String,
 }
 
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod report;
 pub mod scrape;
 pub mod selector;
+pub mod shard;
 pub mod state;
 pub mod status;
 pub mod telemetry;

@@ -169,6 +169,8 @@ pub fn build_status(
         findings,
         history,
         admission: report.admission.clone(),
+        // Owned by its own field manager (controller::patch_in_progress), never by this apply.
+        in_progress: None,
     }
 }
 
@@ -188,6 +190,7 @@ pub fn failed_status(
         now,
     );
     status.observed_generation = generation;
+    status.in_progress = None;
     status
 }
 

@@ -52,7 +52,7 @@ app.kubernetes.io/component: operator
 
 {{/* Leader election is required as soon as more than one replica runs. */}}
 {{- define "gohealth.leaderElection" -}}
-{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
+{{- if and (not .Values.sharding.enabled) (or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1)) }}true{{ end }}
 {{- end }}
 
 {{/* Render a monitoring.coreos.com kind: enabled and (API present or forced). Arg: dict "root" . "cfg" .Values.x "kind" "ServiceMonitor" */}}

@@ -193,6 +193,11 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(kubeconfig: &Path, extra: &[&str]) -> Operator {
+        Self::start_with_env(kubeconfig, extra, &[])
+    }
+
+    /// As `start`, with extra environment (e.g. `POD_NAME`, the replica's identity).
+    pub fn start_with_env(kubeconfig: &Path, extra: &[&str], env: &[(&str, &str)]) -> Operator {
         let dir = tempfile::tempdir().expect("tempdir");
         let log_path = dir.path().join("operator.log");
         let log = std::fs::File::create(&log_path).expect("log");
@@ -205,6 +210,7 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,gohealth=debug")
             .env("POD_NAMESPACE", "default")
+            .envs(env.iter().copied())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -232,6 +238,12 @@ impl Operator {
         }
         let _ = self.child.kill();
         self.child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Killed without warning (SIGKILL), as a node failure or the OOM killer would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn is_running(&mut self) -> bool {
