@@ -578,6 +578,15 @@ async fn reconcile_inner<K: AuditKind>(
     // Each audit scrapes within its fair share of the operator-wide concurrency.
     let limiter = ctx.limiter.for_audit(key);
     let targets = cycle::Targets { pods: targets, control_plane };
+    // Benign sites shared through a ConfigMap join the spec's own before the checks run.
+    let benign_sites = match &cfg.benign_sites_config_map {
+        Some(name) => {
+            let (sites, condition) = crate::dereference::benign_sites::read(&ctx.client, reads_from, name).await;
+            cfg.checks.goroutine_leak.benign_sites.extend(sites);
+            Some(condition)
+        }
+        None => None,
+    };
     // Shared work: mark the audit as running here, so a replica taking it over meanwhile waits for it.
     if let Some(shard) = &ctx.shard {
         let mark = AuditInProgress { replica: shard.identity.clone(), since: now.to_string() };
@@ -585,12 +594,13 @@ async fn reconcile_inner<K: AuditKind>(
             warn!(audit = %key, error = %e, "could not mark the audit as in progress");
         }
     }
-    let outcome = cycle::run(&ctx.client, &limiter, &audit_ref, &cfg, targets, state, now).await;
+    let mut outcome = cycle::run(&ctx.client, &limiter, &audit_ref, &cfg, targets, state, now).await;
+    outcome.conditions.extend(benign_sites);
     state.fingerprint = Some(fingerprint);
     state.last_audit = Some(now);
 
     let now_time = Time(jiff::Timestamp::now());
-    let status = status::build_status(
+    let mut status = status::build_status(
         audit.status(),
         audit.meta().generation,
         &outcome.report,
@@ -598,6 +608,10 @@ async fn reconcile_inner<K: AuditKind>(
         state.history_status(),
         &now_time,
     );
+    if cfg.benign_sites_config_map.is_none() {
+        // The field was removed from the spec: so is its condition.
+        status.conditions.retain(|c| c.type_ != status::CONDITION_BENIGN_SITES);
+    }
     let written = patch_status::<K>(&ctx.client, namespace, &audit.name_any(), &status).await;
     if ctx.shard.is_some()
         && let Err(e) = patch_in_progress::<K>(&ctx.client, namespace, &audit.name_any(), None).await

@@ -169,6 +169,11 @@ pub struct ChecksSpec {
     pub trend_window: String,
     #[serde(default)]
     pub goroutine_leak: GoroutineLeakCheck,
+    /// Name of a ConfigMap (in the audit's namespace; for a ClusterGoHealthAudit, the operator's) whose
+    /// `benign-sites.yaml` key adds benign idle wait sites in the form of config/benign-sites.yaml, for
+    /// a library many audits share. Condition BenignSitesLoaded says whether it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benign_sites_config_map: Option<String>,
     #[serde(default)]
     pub proven_goroutine_leak: ProvenGoroutineLeakSpec,
     #[serde(default)]
@@ -196,6 +201,7 @@ impl Default for ChecksSpec {
         ChecksSpec {
             trend_window: default_trend_window(),
             goroutine_leak: Default::default(),
+            benign_sites_config_map: None,
             proven_goroutine_leak: Default::default(),
             long_blocked_goroutines: Default::default(),
             ticker_loop_growth: Default::default(),

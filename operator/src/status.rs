@@ -17,6 +17,8 @@ pub const STATUS_HISTORY_BUDGET: usize = gohealth_core::diagnose::history::DEFAU
 pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_DEGRADED: &str = "Degraded";
 pub const CONDITION_ADMISSION: &str = "AdmissionObserved";
+/// Only with `spec.checks.benignSitesConfigMap`: whether its entries were read.
+pub const CONDITION_BENIGN_SITES: &str = "BenignSitesLoaded";
 
 /// A condition to set; `lastTransitionTime` is managed by [`set_condition`].
 #[derive(Clone, Debug, PartialEq)]

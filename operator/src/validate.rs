@@ -66,6 +66,8 @@ pub struct AuditConfig {
     pub admission: Option<AdmissionConfig>,
     /// `spec.controlPlane` of a ClusterGoHealthAudit ([`control_plane`]); never set by [`validate`].
     pub control_plane: Option<ControlPlaneConfig>,
+    /// `spec.checks.benignSitesConfigMap`, when set and not empty.
+    pub benign_sites_config_map: Option<String>,
 }
 
 /// `spec.controlPlane`, typed.
@@ -183,6 +185,7 @@ pub fn validate(spec: &GoHealthAuditSpec, scope: Scope) -> Result<AuditConfig, I
             }),
         },
         control_plane: None,
+        benign_sites_config_map: spec.checks.benign_sites_config_map.clone().filter(|n| !n.trim().is_empty()),
     })
 }
 

@@ -160,3 +160,67 @@ async fn a_deployment_leak_is_one_finding_with_its_blast_radius() {
     let grouped = of(&obj, "GoroutineLeak", None).len() as u64;
     assert!(occurrences <= grouped, "{occurrences} GoroutineLeak events for {grouped} findings: {notes:#?}");
 }
+
+/// A site listed in the benign-sites ConfigMap is not suspected from one snapshot; the condition says
+/// what was read, and a ConfigMap without the key is a typed reason, not a silent no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn benign_sites_from_a_configmap() {
+    let cp = ControlPlane::start(&[]);
+    let client = cp.client().await;
+    install_crd(&client).await;
+    ensure_namespace(&client, NS, &[]).await;
+    let prog = GoProgram::start("leaky", "127.0.0.75", &["-rate", "40"]);
+    for (pod, audit) in [("listed", "with-sites"), ("unlisted", "broken-sites")] {
+        let spec = PodSpec {
+            namespace: NS,
+            name: pod,
+            labels: &[("audit", audit)],
+            annotations: &[],
+            ip: "127.0.0.75",
+            port: prog.port,
+            port_name: Some("pprof"),
+        };
+        create_pod(&client, &spec).await;
+    }
+    let sites = format!(
+        "sites:\n  - function: \"{LEAK_SEND}\"\n    owner: \"this test's request pool\"\n    source: \"operator/tests/e2e_workloads.rs\"\n"
+    );
+    cp.kubectl(&["-n", NS, "create", "configmap", "shop-sites", &format!("--from-literal=benign-sites.yaml={sites}")]);
+    cp.kubectl(&["-n", NS, "create", "configmap", "wrong-key", "--from-literal=sites.yaml=x"]);
+    // Let the leak pass the suspicion threshold before the first (and only) audit of each.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for (audit, config_map) in [("with-sites", "shop-sites"), ("broken-sites", "wrong-key")] {
+        apply_audit(
+            &client,
+            NS,
+            json!({
+                "apiVersion": "gohealth.dev/v1alpha1", "kind": "GoHealthAudit",
+                "metadata": {"name": audit, "namespace": NS},
+                "spec": {"selector": {"matchLabels": {"audit": audit}}, "interval": "1h",
+                         "checks": {"benignSitesConfigMap": config_map}}
+            }),
+        )
+        .await;
+    }
+    let _operator = Operator::start(&cp.kubeconfig, &[]);
+    let listed = wait_for_audit(&client, NS, "with-sites", WAIT, |o| o["status"]["lastAuditTime"].is_string()).await;
+    let broken = wait_for_audit(&client, NS, "broken-sites", WAIT, |o| o["status"]["lastAuditTime"].is_string()).await;
+    let benign = |o: &Value| {
+        o["status"]["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "BenignSitesLoaded").cloned())
+    };
+    let c = benign(&listed).expect("condition");
+    assert_eq!((c["status"].as_str(), c["reason"].as_str()), (Some("True"), Some("Loaded")), "{c:#}");
+    assert!(
+        of(&listed, "GoroutineLeak", Some(LEAK_SEND)).is_empty(),
+        "listed site not suspected: {:#}",
+        listed["status"]
+    );
+    let c = benign(&broken).expect("condition");
+    assert_eq!((c["status"].as_str(), c["reason"].as_str()), (Some("False"), Some("ConfigMapKeyMissing")), "{c:#}");
+    assert_eq!(
+        of(&broken, "GoroutineLeak", Some(LEAK_SEND)).len(),
+        1,
+        "the embedded list alone: {:#}",
+        broken["status"]
+    );
+}

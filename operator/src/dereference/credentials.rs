@@ -24,8 +24,8 @@ pub enum ReadError {
     ServiceAccountToken(String),
     #[error("ConfigMap {namespace}/{name}: {message}")]
     ConfigMap { namespace: String, name: String, message: String },
-    #[error("ConfigMap {namespace}/{name} has no key {KB_CONFIGMAP_KEY}")]
-    ConfigMapKey { namespace: String, name: String },
+    #[error("ConfigMap {namespace}/{name} has no key {key}")]
+    ConfigMapKey { namespace: String, name: String, key: &'static str },
 }
 
 /// What the scraper sends. Debug never prints the token.
@@ -96,15 +96,27 @@ async fn secret_key(secrets: &Api<Secret>, r: &SecretKeyRef) -> Result<Vec<u8>, 
 
 /// `plugins.yaml` of the knowledge-base ConfigMap named in the spec.
 pub async fn knowledge_base(client: &Client, namespace: &str, name: &str) -> Result<String, ReadError> {
+    config_map_value(client, namespace, name, KB_CONFIGMAP_KEY).await
+}
+
+/// `key` of ConfigMap `namespace/name`.
+pub async fn config_map_value(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &'static str,
+) -> Result<String, ReadError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let cm = api.get(name).await.map_err(|e| ReadError::ConfigMap {
         namespace: namespace.into(),
         name: name.into(),
         message: e.to_string(),
     })?;
-    cm.data
-        .and_then(|mut d| d.remove(KB_CONFIGMAP_KEY))
-        .ok_or_else(|| ReadError::ConfigMapKey { namespace: namespace.into(), name: name.into() })
+    cm.data.and_then(|mut d| d.remove(key)).ok_or_else(|| ReadError::ConfigMapKey {
+        namespace: namespace.into(),
+        name: name.into(),
+        key,
+    })
 }
 
 /// The CA bundle a kube client configuration trusts, as PEM: the in-cluster file when there is one, else
