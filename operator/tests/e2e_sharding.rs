@@ -163,8 +163,7 @@ async fn replicas_share_audits_and_lose_nothing_when_one_dies() {
     let mut dead = ops.remove(victim.as_str()).expect("victim");
     dead.kill();
     let dead_log = dead.log();
-    let interrupted =
-        starts(&victim, &dead_log).into_iter().rfind(|s| s.audit.ends_with("/slow")).expect("slow");
+    let interrupted = starts(&victim, &dead_log).into_iter().rfind(|s| s.audit.ends_with("/slow")).expect("slow");
     let unfinished = get_audit(&client, NS, "slow").await;
     assert_eq!(unfinished["status"]["inProgress"]["replica"], victim.as_str(), "the mark names the dead replica");
 
