@@ -2,7 +2,7 @@
 # Build the e2e cluster's container images from scratch with buildah (no registry, no base image) and save
 # each as a docker-archive tar that `ctr images import` (e2e/cluster/load-images.sh) loads into a node.
 #
-# Usage: e2e/images/build.sh [pause|fleet|operator]...   (default: all three)
+# Usage: e2e/images/build.sh [pause|fleet|operator|upstream]...   (default: the first three)
 #        e2e/images/build.sh --print-tar NAME             (only print the tar path)
 #        e2e/images/build.sh --print-image NAME           (only print the image reference)
 #
@@ -13,6 +13,9 @@
 #             0.0.0.0:8080, uid/gid 65532, /etc/ssl/certs/ca-certificates.crt: the Dockerfile's layout.
 #             Static glibc build (crt-static) because this machine's Rust has no musl target; the Dockerfile
 #             builds the musl one.
+#   upstream  gohealth.local/upstream:e2e           /etcd /prometheus /alertmanager /coredns /karpenter-kwok
+#             and our /loadgen (e2e/upstream/build.sh), uid 65532; Debian's dynamic loader and libc for
+#             the first three, Alertmanager's templates at /usr/share/prometheus/alertmanager.
 # An image is rebuilt only when its inputs (binaries, this script) changed: a content hash, not mtimes.
 # Env: GOHEALTH_CACHE (default REPO/.cache); images land in $GOHEALTH_CACHE/images.
 #      OPERATOR_BIN: pack this prebuilt static gohealth binary instead of building one.
@@ -30,7 +33,8 @@ image_of() {
         pause) echo gohealth.local/pause:e2e ;;
         fleet) echo gohealth.local/fleet:e2e ;;
         operator) echo gohealth.local/gohealth-operator:e2e ;;
-        *) echo "images: unknown image $1 (pause, fleet, operator)" >&2; exit 2 ;;
+        upstream) echo gohealth.local/upstream:e2e ;;
+        *) echo "images: unknown image $1 (pause, fleet, operator, upstream)" >&2; exit 2 ;;
     esac
 }
 case "${1:-}" in
@@ -67,7 +71,10 @@ pack() {
     c="$("${BUILDAH[@]}" from --quiet scratch)"
     local f
     for f in "$@"; do
-        if [[ "$f" == *=* ]]; then # SRC=/DEST: a data file
+        if [[ "$f" == *=*=* ]]; then # SRC=/DEST=MODE: a file with its own mode (a dynamic loader)
+            local spec="${f#*=}"
+            "${BUILDAH[@]}" copy --quiet --chmod "${spec##*=}" "$c" "${f%%=*}" "${spec%=*}" >/dev/null
+        elif [[ "$f" == *=* ]]; then # SRC=/DEST: a data file
             "${BUILDAH[@]}" copy --quiet --chmod 0644 "$c" "${f%%=*}" "${f#*=}" >/dev/null
         else # a program at /
             "${BUILDAH[@]}" copy --quiet --chmod 0755 "$c" "$f" "/$(basename "$f")" >/dev/null
@@ -124,6 +131,20 @@ build_operator() {
     [[ -s "$CA_BUNDLE" ]] || { echo "images: $CA_BUNDLE missing (Debian package ca-certificates)" >&2; exit 1; }
     pack operator '["/gohealth"]' '["run","--metrics-addr","0.0.0.0:8080"]' 65532:65532 "$bin" \
         "$CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"
+}
+
+build_upstream() {
+    # Unmodified upstream programs (e2e/upstream/build.sh): CoreDNS and Karpenter (static, Go modules),
+    # etcd, Prometheus and Alertmanager (Debian's, dynamically linked: the loader and libc come along).
+    bash "$REPO/e2e/upstream/build.sh"
+    local bin lib
+    bin="$(bash "$REPO/e2e/upstream/build.sh" --print-bin)"
+    lib="$(dirname "$bin")/lib"
+    pack upstream '["/etcd"]' "" 65532:65532 "$bin/etcd" "$bin/prometheus" "$bin/alertmanager" "$bin/coredns" \
+        "$bin/karpenter-kwok" "$bin/loadgen" "$lib/ld-linux-x86-64.so.2=/lib64/ld-linux-x86-64.so.2=0755" \
+        "$lib/libc.so.6=/lib/x86_64-linux-gnu/libc.so.6" \
+        "$lib/alertmanager-default.tmpl=/usr/share/prometheus/alertmanager/default.tmpl" \
+        "$lib/alertmanager-email.tmpl=/usr/share/prometheus/alertmanager/email.tmpl"
 }
 
 [[ $# -gt 0 ]] || set -- pause fleet operator
