@@ -15,8 +15,9 @@
 # Printed per step: audit wall time (the operator's own "audit complete" seconds, median of the rounds),
 # operator CPU seconds per audit and per target, peak (VmHWM) and steady RSS, apiserver requests per audit
 # (apiserver_request_total over the rounds, divided by the audits in them: nothing else talks to this
-# apiserver), status bytes, gohealth_* metric series, and the small audit's time beside the big one
-# against alone. Idle RSS is measured before any audit exists.
+# apiserver; the small audit's requests included), status bytes, gohealth_* metric series, the small
+# audit's time beside the big one (median of those that ran entirely inside a big audit) against alone,
+# and the 1-minute load average. Idle RSS is measured before any audit exists.
 set -euo pipefail
 
 # shellcheck source=../lib.sh
@@ -85,6 +86,28 @@ for line in open(sys.argv[1]):
         print(f.get("targets"), f.get("seconds"))
 PY
 }
+beside() { # N: median seconds of the small audits that ran while a big audit of N targets was running ("nan": none did)
+    python3 - "$OUT/operator.log" "$1" <<'PY'
+import datetime, json, re, statistics, sys
+runs = {"scale/big": [], "scale/small": []}
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    f = e.get("fields", e)
+    if f.get("message") != "audit complete" or f.get("audit") not in runs:
+        continue
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", e.get("timestamp", ""))
+    if not m:
+        continue
+    end = datetime.datetime.fromisoformat(m.group(1) + "+00:00").timestamp() + float(m.group(2) or 0)
+    runs[f["audit"]].append((f.get("targets"), end - float(f["seconds"]), end, float(f["seconds"])))
+big = [(s, e) for n, s, e, _ in runs["scale/big"] if n == int(sys.argv[2])]
+during = [d for n, s, e, d in runs["scale/small"] if n == 2 and any(bs <= s and e <= be for bs, be in big)]
+print(f"{statistics.median(during):.3f} {len(during)}" if during else "nan 0")
+PY
+}
 wait_audits() { # name count targets: wait until COUNT audits of NAME with TARGETS targets completed
     local n=0
     for _ in $(seq 3600); do
@@ -108,7 +131,7 @@ log "small audit alone: ${small_alone}s"
 
 audit big big "$INTERVAL"
 have=0
-echo "n,audit_s,cpu_s_per_audit,cpu_ms_per_target,peak_rss_mib,steady_rss_mib,api_requests_per_audit,status_bytes,metric_series,small_beside_s,small_alone_s,threads,fds" >"$OUT/results.csv"
+echo "n,audit_s,cpu_s_per_audit,cpu_ms_per_target,peak_rss_mib,steady_rss_mib,api_requests_per_audit,status_bytes,metric_series,small_beside_s,small_beside_audits,small_alone_s,threads,fds,load1" >"$OUT/results.csv"
 for n in $STEPS; do
     t0=$(date +%s)
     pods big "$have" "$((n - have))" "$PORTS" web
@@ -122,7 +145,8 @@ for n in $STEPS; do
     c1=$(cpu_s)
     r1=$(requests)
     secs=$(completions big | awk -v t="$n" '$1 == t {print $2}' | tail -n "$ROUNDS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    small_beside=$(completions small | awk '$1 == 2 {print $2}' | tail -n 3 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    # Only the small audits that ran entirely inside a big one count as beside it.
+    read -r small_beside small_beside_n < <(beside "$n")
     peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$OP/status")
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$OP/status")
     status_bytes=$(kubectl -n scale get gha big -o json | python3 -c 'import json,sys; print(len(json.dumps(json.load(sys.stdin)["status"], separators=(",", ":"))))')
@@ -130,13 +154,14 @@ for n in $STEPS; do
     threads=$(awk '/^Threads:/ {print $2}' "/proc/$OP/status")
     fds=$(find "/proc/$OP/fd" -mindepth 1 -maxdepth 1 | wc -l)
     # CPU and requests over the window; the small audit's share (2 targets every 10 s) is included.
-    python3 - "$n" "$secs" "$c0" "$c1" "$ROUNDS" "$peak" "$rss" "$r0" "$r1" "$status_bytes" "$series" "$small_beside" "$small_alone" "$threads" "$fds" >>"$OUT/results.csv" <<'PY'
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    python3 - "$n" "$secs" "$c0" "$c1" "$ROUNDS" "$peak" "$rss" "$r0" "$r1" "$status_bytes" "$series" "$small_beside" "$small_beside_n" "$small_alone" "$threads" "$fds" "$load1" >>"$OUT/results.csv" <<'PY'
 import sys
-n, secs, c0, c1, rounds, peak, rss, r0, r1, sb, series, small, alone, threads, fds = sys.argv[1:]
+n, secs, c0, c1, rounds, peak, rss, r0, r1, sb, series, small, small_n, alone, threads, fds, load1 = sys.argv[1:]
 n, rounds = int(n), int(rounds)
 cpu = (float(c1) - float(c0)) / rounds
-print(f"{n},{float(secs):.1f},{cpu:.2f},{cpu * 1000 / n:.2f},{int(peak) / 1024:.1f},{int(rss) / 1024:.1f},"
-      f"{(float(r1) - float(r0)) / rounds:.0f},{sb},{series},{float(small):.2f},{float(alone):.2f},{threads},{fds}")
+print(f"{n},{float(secs):.2f},{cpu:.2f},{cpu * 1000 / n:.2f},{int(peak) / 1024:.1f},{int(rss) / 1024:.1f},"
+      f"{(float(r1) - float(r0)) / rounds:.0f},{sb},{series},{float(small):.3f},{small_n},{float(alone):.3f},{threads},{fds},{load1}")
 PY
     log "$(tail -n 1 "$OUT/results.csv")"
 done

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::future::join_all;
 use kube::Client;
 
@@ -13,7 +14,7 @@ use gohealth_core::scrape_error::ScrapeError;
 
 use crate::dereference::credentials;
 use crate::dereference::targets::{Target, container_restarts};
-use crate::evaluate::{Scraped, evaluate, workload_of};
+use crate::evaluate::{Evaluation, Scraped, workload_of};
 use crate::report::AuditReport;
 use crate::scrape::control_plane::{self, Component, ControlPlaneTarget};
 use crate::scrape::endpoint;
@@ -99,31 +100,50 @@ pub async fn run(
         Err(e) => Err(ScrapeError::Auth(e.to_string())),
     };
 
-    // scrape
-    let jobs = targets.iter().map(|t| {
-        let plan = plan_for(cfg, state, &t.target.key(), now_secs);
-        let collector = &collector;
-        async move {
-            let collector = collector.as_ref().map_err(|e| (e.clone(), None))?;
-            let ep = endpoint::resolve(&t.pod, &cfg.pprof).map_err(|e| (e, None))?;
-            let url = ep.base_url.clone();
-            collector.scrape(&ep, &plan).await.map(|s| (url.clone(), s)).map_err(|e| (e, Some(url)))
+    // scrape and evaluate: each target is evaluated as soon as its scrape completes, so the audit
+    // holds the snapshots in flight, not one per target; a window of scrapes (twice the operator-wide
+    // concurrency) exists at a time, the rest are not even started.
+    let plans: Vec<ScrapePlan> =
+        targets.iter().map(|t| plan_for(cfg, &state.last_leak_fetch, &t.target.key(), now_secs)).collect();
+    let collector = &collector;
+    let pods = &targets;
+    // Items are indices, not references: a stream of borrowed items trips the compiler's
+    // higher-ranked `Send` check in the controller's future.
+    let mut scrapes = futures::stream::iter(plans.into_iter().enumerate())
+        .map(|(i, plan)| async move {
+            let result = match (collector, pods.get(i)) {
+                (Err(e), _) => Err((e.clone(), None)),
+                (Ok(_), None) => Err((ScrapeError::NoEndpoint("no such target".into()), None)),
+                (Ok(collector), Some(t)) => match endpoint::resolve(&t.pod, &cfg.pprof) {
+                    Err(e) => Err((e, None)),
+                    Ok(ep) => {
+                        let url = ep.base_url.clone();
+                        collector.scrape(&ep, &plan).await.map(|s| (url.clone(), s)).map_err(|e| (e, Some(url)))
+                    }
+                },
+            };
+            (i, result)
+        })
+        .buffer_unordered(limiter.total().saturating_mul(2).max(1));
+    let mut evaluation = Evaluation::new(&cfg.checks, now_secs);
+    let history = &mut state.history;
+    let evaluated = async {
+        while let Some((i, result)) = scrapes.next().await {
+            if let Some(t) = targets.get(i) {
+                let scraped = Scraped { target: t.target.clone(), containers: container_restarts(&t.pod), result };
+                evaluation.add(i, scraped, history);
+            }
         }
-    });
-    let (results, cp_scraped) = futures::future::join(
-        join_all(jobs),
-        scrape_control_plane(client, limiter, audit, cfg, control_plane, state, now_secs),
+    };
+    let ((), cp_scraped) = futures::future::join(
+        evaluated,
+        scrape_control_plane(client, limiter, audit, cfg, control_plane, &state.last_leak_fetch, now_secs),
     )
     .await;
-    let scraped = targets
-        .iter()
-        .zip(results)
-        .map(|(t, result)| Scraped { target: t.target.clone(), containers: container_restarts(&t.pod), result })
-        .chain(cp_scraped)
-        .collect();
-
-    // evaluate
-    let (findings, reports) = evaluate(&cfg.checks, scraped, &mut state.history, &mut state.last_leak_fetch, now_secs);
+    for (j, scraped) in cp_scraped.into_iter().enumerate() {
+        evaluation.add(targets.len() + j, scraped, &mut state.history);
+    }
+    let (findings, reports) = evaluation.finish(&mut state.history, &mut state.last_leak_fetch);
     let workloads: HashMap<String, String> =
         targets.iter().filter_map(|t| Some((t.target.key(), workload_of(&t.pod)?))).collect();
     let mut findings = by_workload(findings, &workloads);
@@ -197,7 +217,7 @@ async fn scrape_control_plane(
     audit: &AuditRef<'_>,
     cfg: &AuditConfig,
     control_plane: ControlPlane,
-    state: &AuditState,
+    last_leak_fetch: &HashMap<String, i64>,
     now_secs: i64,
 ) -> Vec<Scraped> {
     let Some(cp) = &cfg.control_plane else { return Vec::new() };
@@ -235,7 +255,7 @@ async fn scrape_control_plane(
             Ok((api, other))
         });
     let jobs = targets.iter().map(|t| {
-        let plan = plan_for(cfg, state, &t.target.key(), now_secs);
+        let plan = plan_for(cfg, last_leak_fetch, &t.target.key(), now_secs);
         let components = &components;
         async move {
             let (api, other) = components.as_ref().map_err(|e| (e.clone(), None))?;
@@ -263,9 +283,9 @@ async fn scrape_control_plane(
 
 /// What to fetch from one target: the profiles the enabled checks need, and the goroutineleak profile
 /// when its own interval has elapsed for that target.
-fn plan_for(cfg: &AuditConfig, state: &AuditState, key: &str, now_secs: i64) -> ScrapePlan {
+fn plan_for(cfg: &AuditConfig, last_leak_fetch: &HashMap<String, i64>, key: &str, now_secs: i64) -> ScrapePlan {
     let leak_interval = i64::try_from(cfg.checks.proven_goroutine_leak.interval.as_secs()).unwrap_or(i64::MAX);
-    let leak_due = state.last_leak_fetch.get(key).is_none_or(|last| now_secs - last >= leak_interval);
+    let leak_due = last_leak_fetch.get(key).is_none_or(|last| now_secs - last >= leak_interval);
     ScrapePlan::from_checks(&cfg.checks, leak_due)
 }
 

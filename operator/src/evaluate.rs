@@ -31,21 +31,44 @@ pub fn evaluate(
     last_leak_fetch: &mut HashMap<String, i64>,
     now_secs: i64,
 ) -> (Vec<Finding>, Vec<TargetReport>) {
-    let mut findings = Vec::new();
-    let mut reports = Vec::new();
-    let alive: BTreeSet<String> = scraped.iter().map(|s| s.target.key()).collect();
-    for s in scraped {
+    let mut evaluation = Evaluation::new(checks, now_secs);
+    for (position, s) in scraped.into_iter().enumerate() {
+        evaluation.add(position, s, history);
+    }
+    evaluation.finish(history, last_leak_fetch)
+}
+
+/// [`evaluate`] one target at a time, in any order: the cycle evaluates each target as its scrape
+/// completes, so it holds the snapshots in flight rather than one per target (a snapshot of a
+/// program with 1,000 goroutines is about 100 KiB; at 10,000 targets that was most of the memory).
+pub struct Evaluation<'a> {
+    checks: &'a ChecksConfig,
+    now_secs: i64,
+    /// Per target: its position among the audit's targets, its findings and report.
+    done: Vec<(usize, Vec<Finding>, TargetReport)>,
+    /// Targets whose goroutineleak profile was fetched (their clock restarts at `now_secs`).
+    leak_fetched: Vec<String>,
+}
+
+impl<'a> Evaluation<'a> {
+    pub fn new(checks: &'a ChecksConfig, now_secs: i64) -> Evaluation<'a> {
+        Evaluation { checks, now_secs, done: Vec::new(), leak_fetched: Vec::new() }
+    }
+
+    /// Evaluates one target; `position` orders the output as if the targets had come in that order.
+    pub fn add(&mut self, position: usize, s: Scraped, history: &mut History) {
+        let checks = self.checks;
         let key = s.target.key();
         let mut found = panic_restarts(&s.target, &s.containers, &checks.go_panic_restarts);
         let mut report = match s.result {
             Ok((url, snap)) => {
                 history.record(&key, &snap);
-                if snap.leaks.is_some() {
-                    last_leak_fetch.insert(key.clone(), now_secs);
-                }
                 let empty = TargetHistoryRing::new(1);
                 let ring = history.ring(&key).unwrap_or(&empty);
                 found.extend(diagnose(&s.target, &snap, ring, checks));
+                if snap.leaks.is_some() {
+                    self.leak_fetched.push(key);
+                }
                 TargetReport {
                     target: s.target,
                     url: Some(url),
@@ -70,12 +93,30 @@ pub fn evaluate(
         // Counted here, per pod: once grouped by workload, a finding names only its worst pods.
         let distinct: BTreeSet<String> = found.iter().map(Finding::key).collect();
         report.findings = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
-        findings.extend(found);
-        reports.push(report);
+        self.done.push((position, found, report));
     }
-    history.retain(|k| alive.contains(k));
-    last_leak_fetch.retain(|k, _| alive.contains(k));
-    (findings, reports)
+
+    /// Findings and reports in target order; `history` and `last_leak_fetch` pruned to the targets seen.
+    pub fn finish(
+        mut self,
+        history: &mut History,
+        last_leak_fetch: &mut HashMap<String, i64>,
+    ) -> (Vec<Finding>, Vec<TargetReport>) {
+        self.done.sort_by_key(|(position, _, _)| *position);
+        let alive: BTreeSet<String> = self.done.iter().map(|(_, _, r)| r.target.key()).collect();
+        for key in self.leak_fetched {
+            last_leak_fetch.insert(key, self.now_secs);
+        }
+        history.retain(|k| alive.contains(k));
+        last_leak_fetch.retain(|k, _| alive.contains(k));
+        let mut findings = Vec::new();
+        let mut reports = Vec::with_capacity(self.done.len());
+        for (_, found, report) in self.done {
+            findings.extend(found);
+            reports.push(report);
+        }
+        (findings, reports)
+    }
 }
 
 /// The workload a pod belongs to, by which its findings are grouped (`gohealth_core::diagnose::by_workload`):

@@ -2,18 +2,21 @@
 //! want permits (hold or wait for one), each may hold at most `ceil(total / n)`. A 2-target audit beside
 //! a 1,000-target one thus waits for at most one of its own slots to free up, not for the big audit's
 //! whole queue; an audit alone still gets every permit.
+//!
+//! Waiters queue per audit (first come, first served) and a released permit is handed to exactly one
+//! waiter, the audits taking turns: waking every waiter on each release cost O(targets²) wake-ups per
+//! audit, which at 10,000 targets was most of the operator's CPU.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 /// The shared pool. Cheap to share through [`FairPool::share`].
 #[derive(Debug)]
 pub struct FairPool {
     total: usize,
     state: Mutex<PoolState>,
-    changed: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -21,12 +24,16 @@ struct PoolState {
     in_flight: usize,
     /// Audits holding or waiting for permits (an entry is removed when both drop to zero).
     audits: HashMap<Arc<str>, Demand>,
+    /// Audits with waiters, in the order they are served next.
+    turns: VecDeque<Arc<str>>,
+    next_waiter: u64,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default)]
 struct Demand {
     held: usize,
-    waiting: usize,
+    /// Pending acquires by arrival (ids increase), each with the channel its permit is sent on.
+    waiters: BTreeMap<u64, oneshot::Sender<FairPermit>>,
 }
 
 impl PoolState {
@@ -35,11 +42,48 @@ impl PoolState {
         let active = self.audits.len().max(1);
         total.div_ceil(active)
     }
+
+    /// Takes the permits that can be granted now out of the queues: one at a time, the audits with
+    /// waiters taking turns, each up to its cap. The caller sends them after unlocking.
+    fn grants(&mut self, total: usize, pool: &Arc<FairPool>) -> Vec<(oneshot::Sender<FairPermit>, FairPermit)> {
+        let mut out = Vec::new();
+        let cap = self.cap(total);
+        // Each pass over `turns` grants at least one permit or stops.
+        let mut skipped = 0;
+        while self.in_flight < total && skipped < self.turns.len() {
+            let Some(audit) = self.turns.pop_front() else { break };
+            let Some(d) = self.audits.get_mut(&audit) else {
+                continue;
+            };
+            if d.held >= cap {
+                self.turns.push_back(audit);
+                skipped += 1;
+                continue;
+            }
+            let Some((_, tx)) = d.waiters.pop_first() else { continue };
+            d.held += 1;
+            self.in_flight += 1;
+            if !d.waiters.is_empty() {
+                self.turns.push_back(audit.clone());
+            }
+            skipped = 0;
+            let share = FairShare { pool: pool.clone(), audit };
+            out.push((tx, FairPermit { share, released: false }));
+        }
+        out
+    }
+
+    /// Drops the entry of an audit that neither holds nor waits.
+    fn forget_if_idle(&mut self, audit: &Arc<str>) {
+        if self.audits.get(audit).is_some_and(|d| d.held == 0 && d.waiters.is_empty()) {
+            self.audits.remove(audit);
+        }
+    }
 }
 
 impl FairPool {
     pub fn new(total: usize) -> Arc<FairPool> {
-        Arc::new(FairPool { total: total.max(1), state: Mutex::new(PoolState::default()), changed: Notify::new() })
+        Arc::new(FairPool { total: total.max(1), state: Mutex::new(PoolState::default()) })
     }
 
     pub fn total(&self) -> usize {
@@ -60,6 +104,27 @@ impl FairPool {
     fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Hands out what can be granted. A waiter that went away meanwhile gives its permit straight back
+    /// (without a nested dispatch), and the loop tries the next one.
+    fn dispatch(self: &Arc<Self>) {
+        loop {
+            let grants = self.lock().grants(self.total, self);
+            if grants.is_empty() {
+                return;
+            }
+            let mut returned = false;
+            for (tx, permit) in grants {
+                if let Err(mut permit) = tx.send(permit) {
+                    permit.release_counts();
+                    returned = true;
+                }
+            }
+            if !returned {
+                return;
+            }
+        }
+    }
 }
 
 /// One audit's access to the pool. Clones are the same audit.
@@ -74,67 +139,57 @@ impl FairShare {
         &self.pool
     }
 
-    /// Waits for a permit within this audit's share. Cancel-safe: a dropped wait leaves no demand behind.
+    /// Waits for a permit within this audit's share, behind this audit's earlier waiters. Cancel-safe: a
+    /// dropped wait leaves no demand behind, and a permit granted to it returns to the pool.
     pub async fn acquire(&self) -> FairPermit {
-        let mut waiting = Waiting { share: self, granted: false };
-        waiting.register();
         loop {
-            let notified = self.pool.changed.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a release between the check and the await still wakes us.
-            notified.as_mut().enable();
-            if waiting.try_take() {
-                return FairPermit { share: self.clone() };
+            let (tx, rx) = oneshot::channel();
+            let id = {
+                let mut st = self.pool.lock();
+                let id = st.next_waiter;
+                st.next_waiter += 1;
+                let d = st.audits.entry(self.audit.clone()).or_default();
+                let first = d.waiters.is_empty();
+                d.waiters.insert(id, tx);
+                if first {
+                    st.turns.push_back(self.audit.clone());
+                }
+                id
+            };
+            let waiting = Waiting { share: self, id };
+            self.pool.dispatch();
+            let granted = rx.await;
+            drop(waiting);
+            // The sender is only dropped unsent when the pool itself is torn down: queue again.
+            if let Ok(permit) = granted {
+                return permit;
             }
-            notified.await;
         }
     }
 }
 
-/// Demand of one pending `acquire`; withdrawn on drop unless the permit was granted.
+/// One pending `acquire`; on drop, withdraws it if it is still queued.
 struct Waiting<'a> {
     share: &'a FairShare,
-    granted: bool,
-}
-
-impl Waiting<'_> {
-    fn register(&mut self) {
-        let mut st = self.share.pool.lock();
-        st.audits.entry(self.share.audit.clone()).or_default().waiting += 1;
-    }
-
-    fn try_take(&mut self) -> bool {
-        let total = self.share.pool.total;
-        let mut st = self.share.pool.lock();
-        let cap = st.cap(total);
-        let free = st.in_flight < total;
-        let Some(d) = st.audits.get_mut(&self.share.audit) else { return false };
-        if !free || d.held >= cap {
-            return false;
-        }
-        d.held += 1;
-        d.waiting = d.waiting.saturating_sub(1);
-        st.in_flight += 1;
-        self.granted = true;
-        true
-    }
+    id: u64,
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        if self.granted {
+        let audit = &self.share.audit;
+        let mut st = self.share.pool.lock();
+        let Some(d) = st.audits.get_mut(audit) else { return };
+        if d.waiters.remove(&self.id).is_none() {
+            // Already granted: the permit travels in the channel (and returns to the pool if unread).
             return;
         }
-        let mut st = self.share.pool.lock();
-        if let Some(d) = st.audits.get_mut(&self.share.audit) {
-            d.waiting = d.waiting.saturating_sub(1);
-            if d.held == 0 && d.waiting == 0 {
-                st.audits.remove(&self.share.audit);
-            }
+        if d.waiters.is_empty() {
+            st.turns.retain(|a| a != audit);
         }
+        st.forget_if_idle(audit);
         drop(st);
-        // One audit fewer: the others' caps may have grown.
-        self.share.pool.changed.notify_waiters();
+        // One audit fewer may mean larger caps for the others.
+        self.share.pool.dispatch();
     }
 }
 
@@ -142,20 +197,31 @@ impl Drop for Waiting<'_> {
 #[derive(Debug)]
 pub struct FairPermit {
     share: FairShare,
+    released: bool,
 }
 
-impl Drop for FairPermit {
-    fn drop(&mut self) {
+impl FairPermit {
+    /// Gives the permit back to the counts, without handing it on.
+    fn release_counts(&mut self) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
         let mut st = self.share.pool.lock();
         st.in_flight = st.in_flight.saturating_sub(1);
         if let Some(d) = st.audits.get_mut(&self.share.audit) {
             d.held = d.held.saturating_sub(1);
-            if d.held == 0 && d.waiting == 0 {
-                st.audits.remove(&self.share.audit);
-            }
         }
-        drop(st);
-        self.share.pool.changed.notify_waiters();
+        st.forget_if_idle(&self.share.audit);
+    }
+}
+
+impl Drop for FairPermit {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        self.release_counts();
+        self.share.pool.dispatch();
     }
 }
 
@@ -164,7 +230,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// Holds permits of `share` in tasks until told to stop; returns how many were granted.
+    /// Acquires up to `n` permits of `share`, each wait given up after 50 ms; returns those granted.
     async fn grant_now(share: &FairShare, n: usize) -> Vec<FairPermit> {
         let mut held = Vec::new();
         for _ in 0..n {
@@ -176,6 +242,11 @@ mod tests {
         held
     }
 
+    fn idle(pool: &FairPool) -> bool {
+        let st = pool.lock();
+        st.audits.is_empty() && st.turns.is_empty() && st.in_flight == 0
+    }
+
     #[tokio::test]
     async fn an_audit_alone_gets_every_permit() {
         let pool = FairPool::new(4);
@@ -185,7 +256,7 @@ mod tests {
         assert_eq!(pool.available(), 0);
         drop(held);
         assert_eq!(pool.available(), 4);
-        assert!(pool.lock().audits.is_empty(), "no demand left behind, timed-out waits included");
+        assert!(idle(&pool), "no demand left behind, timed-out waits included");
     }
 
     #[tokio::test]
@@ -225,7 +296,78 @@ mod tests {
             q.await.unwrap();
         }
         assert_eq!(pool.available(), 4);
-        assert!(pool.lock().audits.is_empty());
+        assert!(idle(&pool));
+    }
+
+    #[tokio::test]
+    async fn waiters_of_one_audit_are_served_in_arrival_order() {
+        let pool = FairPool::new(1);
+        let a = pool.share("ns/a");
+        let first = a.acquire().await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = (0..5)
+            .map(|i| {
+                let (a, order) = (a.clone(), order.clone());
+                tokio::spawn(async move {
+                    let _p = a.acquire().await;
+                    order.lock().unwrap().push(i);
+                })
+            })
+            .collect();
+        // let every task queue, in spawn order
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order.len(), 5);
+        assert_eq!(order, vec![0, 1, 2, 3, 4]);
+        assert!(idle(&pool));
+    }
+
+    #[tokio::test]
+    async fn a_permit_granted_to_a_wait_given_up_returns_to_the_pool() {
+        let pool = FairPool::new(1);
+        let a = pool.share("ns/a");
+        let held = a.acquire().await;
+        // queued, then the permit is sent to it, then the wait is dropped before it reads the permit
+        let mut wait = Box::pin(a.acquire());
+        assert!(futures::poll!(wait.as_mut()).is_pending());
+        drop(held);
+        assert_eq!(pool.available(), 0, "granted to the queued wait");
+        drop(wait);
+        assert_eq!(pool.available(), 1);
+        assert!(idle(&pool));
+        // and the next one gets it
+        let again = tokio::time::timeout(Duration::from_secs(1), a.acquire()).await.unwrap();
+        drop(again);
+        assert!(idle(&pool));
+    }
+
+    #[tokio::test]
+    async fn a_release_wakes_one_waiter_only() {
+        let pool = FairPool::new(2);
+        let a = pool.share("ns/a");
+        let held = grant_now(&a, 2).await;
+        let mut waits: Vec<_> = (0..50).map(|_| Box::pin(a.acquire())).collect();
+        for w in &mut waits {
+            assert!(futures::poll!(w.as_mut()).is_pending());
+        }
+        drop(held);
+        let mut granted = Vec::new();
+        for w in &mut waits {
+            if let std::task::Poll::Ready(p) = futures::poll!(w.as_mut()) {
+                granted.push(p);
+            }
+        }
+        assert_eq!(granted.len(), 2, "two releases, two grants");
+        assert_eq!(pool.lock().audits[&Arc::<str>::from("ns/a")].waiters.len(), 48);
+        drop(granted);
+        drop(waits);
+        assert!(idle(&pool));
     }
 
     #[test]

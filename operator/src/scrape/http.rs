@@ -129,6 +129,11 @@ impl Limiter {
         self.0.pool().available()
     }
 
+    /// Permits in the pool.
+    pub fn total(&self) -> usize {
+        self.0.pool().total()
+    }
+
     pub(crate) async fn acquire(&self) -> Result<FairPermit, ScrapeError> {
         Ok(self.0.acquire().await)
     }
