@@ -301,6 +301,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     );
     let pod_watch = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default().any_semantic())
         .default_backoff()
+        // The cache holds every pod of the cluster: keep out what no audit reads (managedFields are
+        // often the largest part of a pod, ~10 MiB per 1,000 pods measured in bench/scale).
+        .modify(trim_pod)
         .reflect_shared(pod_writer)
         .for_each(|_| std::future::ready(()));
     let (namespaces, ns_writer) = reflector::store_shared::<Namespace>(SHARED_STREAM_BUFFER);
@@ -354,6 +357,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let _ = stop_tx.send(true);
     info!("gohealth operator stopped");
     result
+}
+
+/// What the pod cache does not need: server-side-apply bookkeeping and kubectl's copy of the object.
+fn trim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    if let Some(annotations) = pod.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// The apiserver's IP addresses, from the client's URL (resolved when it is a name). Best effort: a
