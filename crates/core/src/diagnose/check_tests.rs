@@ -588,6 +588,14 @@ fn goroutine_growth_needs_a_steady_slope_over_min_samples() {
     let mut old = vec![tot(T0 - 100_000, 10), tot(T0 - 90_000, 20), tot(T0 - 80_000, 30)];
     old.push(tot(T0, 40));
     assert!(run(&old, &checks).is_empty());
+    // A start-up ramp seen over 90 s (Prometheus, bench/soak-upstream: 27 → 44) fits ~600/h, but 17
+    // goroutines are not growth (minIncrease 50); the same slope continued past 50 is.
+    let ramp: Vec<Snapshot> =
+        [27u64, 33, 38, 44].iter().enumerate().map(|(i, n)| tot(T0 + i as i64 * 30, *n)).collect();
+    assert!(run(&ramp, &checks).is_empty(), "{:#?}", run(&ramp, &checks));
+    let steep: Vec<Snapshot> =
+        [27u64, 45, 62, 80].iter().enumerate().map(|(i, n)| tot(T0 + i as i64 * 30, *n)).collect();
+    assert_eq!(of(&run(&steep, &checks), CheckId::GoroutineGrowth).len(), 1);
 }
 
 #[test]

@@ -271,15 +271,28 @@ pub struct GoroutineGrowthCheck {
     /// Samples needed before a slope is trusted. Default 4.
     #[serde(default = "d_samples")]
     pub min_samples: u32,
+    /// Goroutines the total must really have risen by over the window. A slope fitted to a few minutes
+    /// turns a start-up ramp (27 → 44 in 90 s, Prometheus opening its scrape connections) into
+    /// hundreds per hour. Default 50.
+    #[serde(default = "d_growth_min_increase")]
+    pub min_increase: u64,
 }
 fn d_growth() -> f64 {
     100.0
+}
+fn d_growth_min_increase() -> u64 {
+    50
 }
 fn d_samples() -> u32 {
     4
 }
 impl Default for GoroutineGrowthCheck {
     fn default() -> Self {
-        GoroutineGrowthCheck { enabled: true, min_growth_per_hour: d_growth(), min_samples: d_samples() }
+        GoroutineGrowthCheck {
+            enabled: true,
+            min_growth_per_hour: d_growth(),
+            min_samples: d_samples(),
+            min_increase: d_growth_min_increase(),
+        }
     }
 }

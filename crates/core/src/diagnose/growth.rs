@@ -19,7 +19,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     let Some(per_hour) = t.per_hour else {
         return Vec::new();
     };
-    if !t.growing(cfg.min_growth_per_hour) {
+    if !t.growing(cfg.min_growth_per_hour) || t.last - t.first < cfg.min_increase as f64 {
         return Vec::new();
     }
     // Name the site that grows most, when the per-site history knows it.
