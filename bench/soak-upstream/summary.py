@@ -35,7 +35,7 @@ for minute, obj in snaps:
         seen.setdefault(key, []).append(minute)
 
 log = (out / "operator.log").read_text(errors="replace") if (out / "operator.log").exists() else ""
-completed = len(re.findall(r'"audit complete"', log))
+completed = len(re.findall(r'audit complete', log))
 print(f"soak-upstream: {len(snaps)} status samples over {snaps[-1][0]} minutes; "
       f"{completed} audits completed in the logs kept; {len(audit_times)} distinct audits sampled")
 print(f"{'target':64} {'goroutines first -> last':>26}  results")
