@@ -592,9 +592,14 @@ async fn reconcile_inner<K: AuditKind>(
     // Benign sites shared through a ConfigMap join the spec's own before the checks run.
     let benign_sites = match &cfg.benign_sites_config_map {
         Some(name) => {
-            let (sites, condition) = crate::dereference::benign_sites::read(&ctx.client, reads_from, name).await;
-            cfg.checks.goroutine_leak.benign_sites.extend(sites);
-            Some(condition)
+            let read = crate::dereference::benign_sites::read(&ctx.client, reads_from, name).await;
+            cfg.checks.goroutine_leak.benign_sites.extend(read.sites);
+            Some(status::ConditionUpdate {
+                type_: status::CONDITION_BENIGN_SITES,
+                status: read.loaded,
+                reason: read.reason.into(),
+                message: read.message,
+            })
         }
         None => None,
     };

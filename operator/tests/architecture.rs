@@ -108,6 +108,7 @@ fn operator_modules_never_import_a_later_step() {
         ("telemetry", 4),
         ("allocator", 4),
         ("leader", 4),
+        ("shard", 4),
         ("cycle", 5),
         ("controller", 6),
         ("cli", 6),
