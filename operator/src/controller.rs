@@ -482,16 +482,13 @@ async fn reconcile<K: AuditKind>(audit: Arc<K>, ctx: Arc<Context>) -> Result<Act
     let key = audit_key(namespace.as_deref(), &name);
     if let Some(shard) = &ctx.shard {
         // What another replica audits leaves nothing here: no state, no series (its owner exports them).
-        match shard.turn(&key, audit.status().and_then(|s| s.in_progress.as_ref())) {
-            Turn::NotMine => {
-                ctx.states.forget(&key, &ctx.metrics).await;
-                return Ok(Action::await_change());
-            }
-            Turn::Wait(wait) => {
-                ctx.states.forget(&key, &ctx.metrics).await;
-                return Ok(Action::requeue(wait));
-            }
-            Turn::Mine => {}
+        let turn = shard.turn(&key, audit.status().and_then(|s| s.in_progress.as_ref()));
+        if turn != Turn::Mine {
+            ctx.states.forget(&key, &ctx.metrics).await;
+            return Ok(match turn {
+                Turn::Wait(wait) => Action::requeue(wait),
+                _ => Action::await_change(),
+            });
         }
     }
     // The state is taken out of the shared map for the reconcile, so audits of different objects run in
@@ -589,20 +586,6 @@ async fn reconcile_inner<K: AuditKind>(
     // Each audit scrapes within its fair share of the operator-wide concurrency.
     let limiter = ctx.limiter.for_audit(key);
     let targets = cycle::Targets { pods: targets, control_plane };
-    // Benign sites shared through a ConfigMap join the spec's own before the checks run.
-    let benign_sites = match &cfg.benign_sites_config_map {
-        Some(name) => {
-            let read = crate::dereference::benign_sites::read(&ctx.client, reads_from, name).await;
-            cfg.checks.goroutine_leak.benign_sites.extend(read.sites);
-            Some(status::ConditionUpdate {
-                type_: status::CONDITION_BENIGN_SITES,
-                status: read.loaded,
-                reason: read.reason.into(),
-                message: read.message,
-            })
-        }
-        None => None,
-    };
     // Shared work: mark the audit as running here, so a replica taking it over meanwhile waits for it.
     if let Some(shard) = &ctx.shard {
         let mark = AuditInProgress { replica: shard.identity.clone(), since: now.to_string() };
@@ -610,8 +593,7 @@ async fn reconcile_inner<K: AuditKind>(
             warn!(audit = %key, error = %e, "could not mark the audit as in progress");
         }
     }
-    let mut outcome = cycle::run(&ctx.client, &limiter, &audit_ref, &cfg, targets, state, now).await;
-    outcome.conditions.extend(benign_sites);
+    let outcome = cycle::run(&ctx.client, &limiter, &audit_ref, &cfg, targets, state, now).await;
     state.fingerprint = Some(fingerprint);
     state.last_audit = Some(now);
 

@@ -21,7 +21,7 @@ use crate::scrape::endpoint;
 use crate::scrape::http::{Collector, CollectorOptions, Limiter};
 use crate::scrape::profiles::ScrapePlan;
 use crate::state::{AuditState, Fingerprint};
-use crate::status::{CONDITION_ADMISSION, ConditionUpdate};
+use crate::status::{CONDITION_ADMISSION, CONDITION_BENIGN_SITES, ConditionUpdate};
 use crate::validate::AuditConfig;
 
 /// Whether to audit now, and why; or how long to wait.
@@ -125,7 +125,20 @@ pub async fn run(
             (i, result)
         })
         .buffer_unordered(limiter.total().saturating_mul(2).max(1));
-    let mut evaluation = Evaluation::new(&cfg.checks, now_secs);
+    // Benign sites shared through a ConfigMap join the spec's own before the checks run.
+    let mut conditions = Vec::new();
+    let mut checks = std::borrow::Cow::Borrowed(&cfg.checks);
+    if let Some(name) = &cfg.benign_sites_config_map {
+        let read = crate::dereference::benign_sites::read(client, audit.namespace, name).await;
+        checks.to_mut().goroutine_leak.benign_sites.extend(read.sites);
+        conditions.push(ConditionUpdate {
+            type_: CONDITION_BENIGN_SITES,
+            status: read.loaded,
+            reason: read.reason.into(),
+            message: read.message,
+        });
+    }
+    let mut evaluation = Evaluation::new(&checks, now_secs);
     let history = &mut state.history;
     let evaluated = async {
         while let Some((i, result)) = scrapes.next().await {
@@ -148,7 +161,6 @@ pub async fn run(
         targets.iter().filter_map(|t| Some((t.target.key(), workload_of(&t.pod)?))).collect();
     let mut findings = by_workload(findings, &workloads);
 
-    let mut conditions = Vec::new();
     let mut admission = None;
     if let Some(adm_cfg) = &cfg.admission {
         let kb = match &adm_cfg.knowledge_base_config_map {
