@@ -21,5 +21,8 @@ bash e2e/controlplane/build.sh
 bash e2e/fleet/build.sh
 # The real-node cluster (e2e/cluster): containerd, runc and buildah from Debian, and its images.
 bash e2e/cluster/install-deps.sh
-bash e2e/images/build.sh pause fleet operator
+# Unmodified upstream programs (CoreDNS, Karpenter from their Go modules; Debian etcd, Prometheus,
+# Alertmanager) that e2e_cluster audits as pods: e2e/upstream/README.md.
+bash e2e/upstream/build.sh
+bash e2e/images/build.sh pause fleet operator upstream
 echo "setup: done in $(( $(date +%s) - t0 ))s"

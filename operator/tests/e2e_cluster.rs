@@ -21,6 +21,7 @@ use kube::{Client, Config};
 use serde_json::{Value, json};
 
 const SHOP: &str = "shop";
+const UPSTREAM: &str = "upstream";
 const OPERATOR_NS: &str = "gohealth-system";
 const SYSCTLS: &[&str] = &["vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops"];
 
@@ -302,18 +303,74 @@ fn cgroups_named(prefix: &str) -> Vec<String> {
     left
 }
 
+/// The upstream programs (e2e/cluster/deploy-upstream.sh), audited every 10 s with default thresholds:
+/// every one scraped, and no warning or critical finding in any audit over a minute of audits (the
+/// 30-minute version is bench/soak-upstream).
+async fn upstream_programs_are_quiet(client: &Client) {
+    const PROGRAMS: [&str; 5] = ["etcd", "prometheus", "alertmanager", "coredns", "karpenter"];
+    const AUDITS: usize = 6;
+    let t = Instant::now();
+    let mut loud: Vec<String> = Vec::new();
+    let mut audits = std::collections::BTreeSet::new();
+    let obj = loop {
+        let obj = get_cluster_audit(client, "upstream").await;
+        if let Some(at) = obj["status"]["lastAuditTime"].as_str() {
+            audits.insert(at.to_string());
+        }
+        for f in obj["status"]["findings"].as_array().into_iter().flatten() {
+            if f["severity"] != "info" {
+                loud.push(format!(
+                    "{} {} {} {}: {} {}",
+                    f["severity"], f["check"], f["target"]["pod"], f["function"], f["message"], f["evidence"]
+                ));
+            }
+        }
+        let samples = obj["status"]["history"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| h["samples"].as_array().map_or(0, Vec::len))
+            .min()
+            .unwrap_or(0);
+        if audits.len() >= AUDITS && samples >= AUDITS {
+            break obj;
+        }
+        assert!(t.elapsed() < Duration::from_secs(180), "{AUDITS} upstream audits not done in 180 s:\n{obj:#}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    loud.sort();
+    loud.dedup();
+    assert!(loud.is_empty(), "warnings or worse on unmodified upstream programs: {loud:#?}");
+    let items = obj["status"]["targets"]["items"].as_array().cloned().unwrap_or_default();
+    for program in PROGRAMS {
+        let item = items.iter().find(|i| i["pod"].as_str().is_some_and(|p| p.starts_with(program)));
+        let item = item.unwrap_or_else(|| panic!("{program} is not a target: {items:#?}"));
+        assert_eq!(item["result"], "Ok", "{program}: {item:#}");
+    }
+    let goroutines: Vec<String> =
+        items.iter().map(|i| format!("{}={}", i["pod"].as_str().unwrap_or(""), i["goroutines"])).collect();
+    eprintln!(
+        "upstream: {} audits in {:.0}s, all {} programs Ok, no warning: {goroutines:?}",
+        audits.len(),
+        t.elapsed().as_secs_f64(),
+        PROGRAMS.len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
     let t0 = Instant::now();
     let fleet_tar = image_tar("fleet");
     let operator_tar = image_tar("operator");
+    let upstream_tar = image_tar("upstream");
     let sysctls_before = sysctls();
 
     let mut cluster = Cluster::start();
     let client = cluster.client().await;
     let fleet = fleet_tar.to_string_lossy().to_string();
     let operator = operator_tar.to_string_lossy().to_string();
-    cluster.script("load images", "e2e/cluster/load-images.sh", &[&fleet, &operator]);
+    let upstream = upstream_tar.to_string_lossy().to_string();
+    cluster.script("load images", "e2e/cluster/load-images.sh", &[&fleet, &operator, &upstream]);
 
     // The fleet as Deployments; crashy panics two seconds after each start.
     cluster.script(
@@ -321,6 +378,8 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
         "e2e/cluster/deploy-fleet.sh",
         &[SHOP, "healthy", "leaky", "goexit", "ticker", "crashy"],
     );
+    // Unmodified upstream programs under load (etcd, Prometheus, Alertmanager, CoreDNS, Karpenter).
+    cluster.script("deploy upstream", "e2e/cluster/deploy-upstream.sh", &[UPSTREAM]);
 
     // The CA bundle the control plane's serving certificates are verified against: the cluster CA signs
     // the controller-manager's and the scheduler's, the node CA the kubelets'.
@@ -408,6 +467,17 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
     )
     .await;
 
+    // The upstream programs with the defaults a user gets.
+    apply_cluster_audit(
+        &client,
+        json!({
+            "apiVersion": "gohealth.dev/v1alpha1", "kind": "ClusterGoHealthAudit",
+            "metadata": {"name": "upstream"},
+            "spec": {"selector": {"matchLabels": {"app.kubernetes.io/part-of": "upstream"}}, "interval": "10s"}
+        }),
+    )
+    .await;
+
     let t_audit = Instant::now();
     let obj = loop {
         let obj = get_cluster_audit(&client, "shop").await;
@@ -451,6 +521,8 @@ async fn helm_installed_operator_audits_real_deployments_and_crash_loop() {
         })
         .collect();
     assert!(loud.is_empty(), "warnings or worse on the control plane: {loud:#?}");
+
+    upstream_programs_are_quiet(&client).await;
 
     // The crash loop is the kubelet's: restartCount and exit code 2 in the real pod status.
     let shop: Api<Pod> = Api::namespaced(client.clone(), SHOP);

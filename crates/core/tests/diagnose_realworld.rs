@@ -1,6 +1,7 @@
 //! The checks on the real-world reference corpus (crates/core/fixtures/realworld, captured by
 //! e2e/upstream/capture.sh from unmodified upstream programs run here: kube-apiserver, etcd,
-//! kube-controller-manager, kube-scheduler, Prometheus, idle and under load). These are healthy
+//! kube-controller-manager, kube-scheduler, Prometheus, Alertmanager, CoreDNS and Karpenter (a
+//! controller-runtime operator, ~3,900 goroutines), idle and under load). These are healthy
 //! baselines: no warning or critical finding in any audit replayed through the history ring, nor
 //! from any single dump in any format; and one moment's debug=1, debug=2 and proto agree on sites.
 
@@ -106,7 +107,17 @@ fn loud(f: &[Finding]) -> Vec<String> {
 fn corpus_is_present_and_described() {
     let progs = programs();
     let names: BTreeSet<String> = progs.iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
-    for required in ["kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler"] {
+    let required = [
+        "kube-apiserver",
+        "etcd",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "prometheus",
+        "alertmanager",
+        "coredns",
+        "karpenter",
+    ];
+    for required in required {
         assert!(names.contains(required), "{required} missing from {names:?}");
     }
     for p in &progs {
@@ -187,5 +198,24 @@ fn one_moment_gives_the_same_sites_in_every_format() {
                 );
             }
         }
+    }
+}
+
+/// The controller-runtime case the corpus is for: Karpenter keeps ~3,500 priority-queue workers
+/// parked for work, in every round, and the audits above stay quiet about them. Guards against a
+/// re-capture in which the operator did not really start its controllers.
+#[test]
+fn karpenter_corpus_holds_its_idle_controller_worker_pool() {
+    let dir = corpus().join("karpenter");
+    for n in 0..times(&dir).len() {
+        let p = goroutines(&dir.join(format!("{n}-goroutine-debug2.txt.gz"))).expect("debug=2 every round");
+        assert!(p.total >= 3_000, "round {n}: {} goroutines", p.total);
+        let pool = blocked_sites(&p).into_iter().max_by_key(|s| s.count).expect("sites");
+        assert!(
+            pool.function.contains("priorityqueue") && pool.count >= 3_000,
+            "round {n}: largest site {} x{}",
+            pool.function,
+            pool.count
+        );
     }
 }

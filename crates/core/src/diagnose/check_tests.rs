@@ -411,9 +411,11 @@ fn goexit_in_defer_names_the_blocked_deferred_call() {
 fn long_blocked_thresholds_and_skipped_note() {
     let mut checks = ChecksConfig::default();
     checks.long_blocked_goroutines.min_wait_minutes = 1;
-    let f = run(&[snap_full(T0, vec![leaky_sender(50, Some(1))], None)], &checks);
+    // The process's main goroutine has waited 40 minutes: the senders got stuck later.
+    let main_wait = || minutes(group(1, Some("select"), vec![fr("main.main", HEALTHY, 30)]), 40);
+    let f = run(&[snap_full(T0, vec![leaky_sender(50, Some(1)), main_wait()], None)], &checks);
     let lb = of(&f, CheckId::LongBlockedGoroutines);
-    assert_eq!(lb.len(), 1);
+    assert_eq!(lb.len(), 1, "{f:#?}");
     assert_eq!(lb[0].function.as_deref(), Some("main.fetchWithTimeout.func1"));
     // Minutes below the threshold, or not blocked (IO wait): nothing.
     let io = minutes(group(50, Some("IO wait"), vec![fr("main.serve", "m.go", 1)]), 90);
@@ -428,6 +430,38 @@ fn long_blocked_thresholds_and_skipped_note() {
     assert_eq!(lb[0].severity, Severity::Info);
     assert_eq!(lb[0].evidence["reason"], "debug2Skipped");
     assert!(lb[0].message.contains("25000 goroutines > cap 10000"));
+}
+
+#[test]
+fn long_blocked_spares_goroutines_parked_since_start_up() {
+    // kube-controller-manager v1.37.2, 31 minutes after start (bench/soak-upstream): every
+    // informer's stop watcher has waited since start-up, as long as the longest wait of the process.
+    let informers = |n, min, max| {
+        let mut g = created(
+            group(n, Some("chan receive"), vec![fr(STOP_WATCHER, "k8s.io/client-go/tools/cache/controller.go", 175)]),
+            "k8s.io/client-go/tools/cache.(*controller).RunWithContext",
+            "k8s.io/client-go/tools/cache/controller.go",
+            174,
+            2,
+        );
+        g.wait_minutes_min = Some(min);
+        g.wait_minutes_max = Some(max);
+        g
+    };
+    const STOP_WATCHER: &str = "example.com/lib/cache.(*controller).RunWithContext.func1";
+    let main_wait = |m| minutes(group(1, Some("select"), vec![fr("main.main", HEALTHY, 30)]), m);
+    let f = run(&[snap_full(T0, vec![informers(72, 30, 31), main_wait(31)], None)], &ChecksConfig::default());
+    assert!(of(&f, CheckId::LongBlockedGoroutines).is_empty(), "{f:#?}");
+    // Days later, parts started lazily within the slack (5% of the age) are still start-up.
+    let f = run(&[snap_full(T0, vec![informers(72, 2_900, 2_950), main_wait(3_000)], None)], &ChecksConfig::default());
+    assert!(of(&f, CheckId::LongBlockedGoroutines).is_empty(), "{f:#?}");
+    // Stuck later than start-up: reported, and so is a site of which some goroutines are younger.
+    let f = run(&[snap_full(T0, vec![informers(72, 40, 45), main_wait(120)], None)], &ChecksConfig::default());
+    assert_eq!(of(&f, CheckId::LongBlockedGoroutines).len(), 1, "{f:#?}");
+    let mut mixed = informers(72, 31, 31);
+    mixed.wait_minutes_min = None;
+    let f = run(&[snap_full(T0, vec![mixed, main_wait(31)], None)], &ChecksConfig::default());
+    assert_eq!(of(&f, CheckId::LongBlockedGoroutines).len(), 1, "{f:#?}");
 }
 
 #[test]
@@ -544,20 +578,34 @@ fn gc_snap(at: i64, num_gc: u64, forced: u64, frac: f64, scrape_forced: u64) -> 
 #[test]
 fn gc_pressure_fraction_frequency_and_forced_discount() {
     let checks = ChecksConfig::default();
-    // gcchurn: GCCPUFraction 0.08 from a single snapshot.
+    // gcchurn: GCCPUFraction 0.08 from a single snapshot: reported, as an info (not sustained yet).
     let f = run(&[gc_snap(T0, 3300, 0, 0.08, 0)], &checks);
     let g = of(&f, CheckId::GcPressure);
     assert_eq!(g.len(), 1);
+    assert_eq!(g[0].severity, Severity::Info);
     assert!(g[0].message.contains("8.0% of the CPU"), "{}", g[0].message);
-    // Low fraction, but 1,100 GCs/s across two samples.
-    let f = run(&[gc_snap(T0, 1000, 0, 0.01, 0), gc_snap(T0 + 60, 67_000, 0, 0.01, 0)], &checks);
+    // Held (not falling) over three minutes: the GC took at least 8% in that window.
+    let f = run(&[gc_snap(T0, 3300, 0, 0.08, 0), gc_snap(T0 + 180, 3400, 0, 0.081, 0)], &checks);
+    assert_eq!(of(&f, CheckId::GcPressure)[0].severity, Severity::Warning, "{f:#?}");
+    // Rising over 50 s only (a start-up under load): still an info.
+    let f = run(&[gc_snap(T0, 30, 0, 0.05, 0), gc_snap(T0 + 50, 90, 0, 0.07, 0)], &checks);
+    assert_eq!(of(&f, CheckId::GcPressure)[0].severity, Severity::Info, "{f:#?}");
+    // Falling over three minutes: an info.
+    let f = run(&[gc_snap(T0, 3300, 0, 0.09, 0), gc_snap(T0 + 180, 3400, 0, 0.08, 0)], &checks);
+    assert_eq!(of(&f, CheckId::GcPressure)[0].severity, Severity::Info, "{f:#?}");
+    // Low fraction, but 1,100 GCs/s across two samples three minutes apart.
+    let f = run(&[gc_snap(T0, 1000, 0, 0.01, 0), gc_snap(T0 + 180, 199_000, 0, 0.01, 0)], &checks);
     let g = of(&f, CheckId::GcPressure);
     assert_eq!(g.len(), 1);
+    assert_eq!(g[0].severity, Severity::Warning);
     assert_eq!(g[0].evidence["gcsPerMinute"], "66000.0");
-    // 100 GCs in a minute, all forced (runtime.GC / goroutineleak scrapes): discounted.
-    let f = run(&[gc_snap(T0, 10, 5, 0.01, 0), gc_snap(T0 + 60, 110, 105, 0.01, 0)], &checks);
+    // The same rate over 60 s only is a burst: nothing.
+    let f = run(&[gc_snap(T0, 1000, 0, 0.01, 0), gc_snap(T0 + 60, 67_000, 0, 0.01, 0)], &checks);
     assert!(of(&f, CheckId::GcPressure).is_empty(), "{f:#?}");
-    let f = run(&[gc_snap(T0, 10, 0, 0.01, 0), gc_snap(T0 + 60, 110, 0, 0.01, 100)], &checks);
+    // 300 GCs in three minutes, all forced (runtime.GC / goroutineleak scrapes): discounted.
+    let f = run(&[gc_snap(T0, 10, 5, 0.01, 0), gc_snap(T0 + 180, 310, 305, 0.01, 0)], &checks);
+    assert!(of(&f, CheckId::GcPressure).is_empty(), "{f:#?}");
+    let f = run(&[gc_snap(T0, 10, 0, 0.01, 0), gc_snap(T0 + 180, 310, 0, 0.01, 300)], &checks);
     assert!(of(&f, CheckId::GcPressure).is_empty(), "{f:#?}");
     // Healthy numbers, no MemStats: nothing.
     assert!(run(&[gc_snap(T0, 10, 0, 0.001, 0)], &checks).is_empty());

@@ -1,11 +1,15 @@
 //! `GCPressure`: GC CPU fraction (cumulative since the target started), GC frequency over the trend
 //! window and heap growth, from MemStats (`heap?debug=1`). A high fraction is a warning only when it
-//! holds across audits; on the first audit, or while it falls, it is an info (start-up work). GCs the audit itself forced (goroutineleak
+//! holds across at least two minutes of audits; before that, or while it falls, it is an info
+//! (start-up work). The GC frequency is only judged over two minutes or more. GCs the audit itself forced (goroutineleak
 //! fetches) and NumForcedGC (runtime.GC calls) are discounted from the frequency.
 
 use crate::finding::{CheckId, Finding, Severity};
 
 use super::{Input, STEADY_R, human_secs, thousands, trend_of};
+
+/// Seconds of audits over which a GC figure must hold before it is pressure rather than a burst.
+const SUSTAINED_SECS: i64 = 120;
 
 pub(crate) fn check(input: &Input) -> Vec<Finding> {
     let cfg = &input.checks.gc_pressure;
@@ -25,14 +29,21 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         f.evidence.insert("gcCpuFraction".into(), format!("{frac:.4}"));
         if frac > cfg.max_gc_cpu_fraction {
             // The fraction is an average since start: a process's start-up (caches filled, informers
-            // synced) can dominate it for minutes. Only one that holds across audits is pressure now.
-            let previous = input.series.iter().rev().skip(1).find(|s| s.gc_cpu_fraction.is_some());
-            let why = match previous.and_then(|p| Some((p.gc_cpu_fraction?, p.num_gc))) {
-                None => Some("no earlier audit yet to tell start-up work from pressure now"),
+            // synced) can dominate it for minutes. With f = GC time / (uptime x procs), a fraction
+            // that did not fall over a window means the GC took at least that share within the
+            // window; one that fell says nothing about now. The window must span SUSTAINED_SECS.
+            let earlier = input
+                .series
+                .iter()
+                .rev()
+                .filter(|s| s.at <= input.now() - SUSTAINED_SECS)
+                .find(|s| s.gc_cpu_fraction.is_some());
+            let why = match earlier.and_then(|p| Some((p.gc_cpu_fraction?, p.num_gc))) {
+                None => Some("not sustained over two minutes of audits yet: start-up work or a burst"),
                 // The runtime updates the fraction at the end of a GC: without one since, it is stale
                 // and the GC used no CPU in between.
-                Some((_, Some(n))) if ms.num_gc.is_some_and(|now| now <= n) => Some("no GC since the previous audit"),
-                Some((p, _)) if frac < p * 0.95 => Some("falling since the previous audit: start-up work fading"),
+                Some((_, Some(n))) if ms.num_gc.is_some_and(|now| now <= n) => Some("no GC since the earlier audit"),
+                Some((p, _)) if frac < p => Some("falling since the earlier audit: start-up work fading"),
                 Some(_) => None,
             };
             reasons.push(format!(
@@ -50,8 +61,9 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
 
     // Frequency over the window, from the first to the last sample with GC counts.
     let gc_points: Vec<_> = input.series.iter().filter(|s| s.num_gc.is_some()).collect();
+    // Over less than two minutes a rate is a burst (start-up, one big request), not pressure.
     if let (Some(a), Some(b)) = (gc_points.first(), gc_points.last())
-        && b.at - a.at >= 10
+        && b.at - a.at >= SUSTAINED_SECS
     {
         let gcs = b.num_gc.unwrap_or(0).saturating_sub(a.num_gc.unwrap_or(0));
         let forced_runtime = match (a.num_forced_gc, b.num_forced_gc) {

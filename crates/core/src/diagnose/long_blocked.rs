@@ -2,6 +2,13 @@
 //! (`[chan receive, 45 minutes]`), grouped by site. Minutes count from the first GC that saw the
 //! goroutine blocked, so they are a lower bound. When the collector skipped debug=2 (it stops the
 //! world; only below a goroutine cap) an info finding says so.
+//!
+//! A site whose goroutines have all waited about as long as the longest-waiting goroutine of the
+//! process is not reported: they were parked at start-up and live as long as the process (an
+//! informer's stop watcher, a broadcaster's loop, a queue's shutdown goroutine). A leak or a deadlock
+//! that set in later leaves goroutines that waited less than that.
+
+use gohealth_pprof::model::GoroutineProfile;
 
 use crate::finding::{CheckId, Finding, Severity};
 
@@ -21,6 +28,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     // debug=2 groups merge goroutines of one stack whatever their minutes: a group whose shortest
     // wait is under the threshold counts toward an upper bound only.
     let sure = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_min().unwrap_or(0) >= threshold);
+    let since_start = started_with_process(full);
     sites
         .iter()
         .filter(|s| s.count >= cfg.min_goroutines)
@@ -29,6 +37,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         .filter(|s| {
             super::benign::explained_by(&input.checks.goroutine_leak.benign_sites, &s.function, s.count).is_none()
         })
+        .filter(|s| !since_start.contains(&s.hash))
         // Minutes on goroutines that demonstrably wake up (or younger than a minute) are a runtime
         // artifact, not a long wait.
         .filter(|s| match input.sites.iter().find(|all| all.hash == s.hash) {
@@ -72,6 +81,30 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
             f
         })
         .collect()
+}
+
+/// Slack under the process's longest wait within which a goroutine still counts as parked at
+/// start-up: start-up takes a minute or two, the runtime notes a wait only at the next GC (forced
+/// every 2 minutes when idle), and long-lived processes start parts of themselves lazily.
+fn start_up_slack(oldest: u64) -> u64 {
+    (oldest / 20).max(3)
+}
+
+/// Sites (hashes) whose blocked goroutines have all waited within the start-up slack of the longest
+/// wait in the dump. The longest wait is a lower bound of the process's age; a site that grew or got
+/// stuck later has goroutines that waited less (or printed no minutes at all).
+fn started_with_process(full: &GoroutineProfile) -> Vec<u32> {
+    let Some(oldest) = full.groups.iter().filter_map(|g| g.wait_minutes_max()).max() else {
+        return Vec::new();
+    };
+    // A goroutine that printed no minutes (min 0) waited under a minute: never start-up.
+    let since = oldest.saturating_sub(start_up_slack(oldest)).max(1);
+    let younger: Vec<u32> =
+        sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_min().is_none_or(|m| m < since))
+            .iter()
+            .map(|s| s.hash)
+            .collect();
+    sites_where(full, |g| block_kind(g).is_blocked()).iter().map(|s| s.hash).filter(|h| !younger.contains(h)).collect()
 }
 
 /// The collector skips debug=2 above the goroutine cap and leaves a note: surface it.
