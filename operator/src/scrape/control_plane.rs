@@ -106,7 +106,9 @@ pub fn component_pods(pods: &[Arc<Pod>], cfg: &ControlPlaneConfig) -> Vec<Contro
     out
 }
 
-/// Each node's kubelet, by InternalIP (else the first address) and its reported port.
+/// Each node's kubelet, by InternalIP (else the first address) and its reported port. A node that
+/// reports neither an address nor a kubelet port has no kubelet behind it (a provisioner's node
+/// before its machine registers, KWOK's and virtual-kubelet's nodes): not a target.
 pub fn kubelets(nodes: &[Node]) -> Vec<ControlPlaneTarget> {
     let mut out: Vec<ControlPlaneTarget> = nodes
         .iter()
@@ -117,12 +119,15 @@ pub fn kubelets(nodes: &[Node]) -> Vec<ControlPlaneTarget> {
             let ip = addresses
                 .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP").or_else(|| a.first()))
                 .map(|a| a.address.clone());
-            let port = status
+            let reported_port = status
                 .and_then(|s| s.daemon_endpoints.as_ref())
                 .and_then(|d| d.kubelet_endpoint.as_ref())
                 .and_then(|e| u16::try_from(e.port).ok())
-                .filter(|p| *p != 0)
-                .unwrap_or(Component::Kubelet.default_port());
+                .filter(|p| *p != 0);
+            if ip.is_none() && reported_port.is_none() {
+                return None;
+            }
+            let port = reported_port.unwrap_or(Component::Kubelet.default_port());
             let endpoint = match ip.as_deref().map(str::parse::<IpAddr>) {
                 Some(Ok(ip)) => Ok(endpoint(format!("https://{}:{port}{PPROF_PATH}", host(ip)), None)),
                 Some(Err(_)) => Err(ScrapeError::NoEndpoint(format!("node {name}: its address is not an IP address"))),
@@ -307,11 +312,14 @@ mod tests {
             node("b", &[("Hostname", "b"), ("InternalIP", "fd00::2")], 0),
             node("a", &[("InternalIP", "10.0.0.1")], 12345),
             node("c", &[], 10250),
+            // KWOK: a Node object no kubelet ever reported on.
+            node("kwok-0", &[], 0),
         ];
         let got: Vec<_> = kubelets(&nodes).iter().map(|t| (t.target.pod.clone(), url(t))).collect();
         assert_eq!(got[0], ("kubelet/a".into(), "https://10.0.0.1:12345/debug/pprof".into()));
         assert_eq!(got[1], ("kubelet/b".into(), "https://[fd00::2]:10250/debug/pprof".into()));
         assert!(got[2].1.contains("reports no address"), "{got:?}");
+        assert_eq!(got.len(), 3, "{got:?}");
     }
 
     #[test]
