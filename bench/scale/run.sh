@@ -6,7 +6,7 @@
 # Env:   GOHEALTH_BIN (default target/release/gohealth, built or brought up to date), SCALE_STEPS ("1000 5000 10000"),
 #        SCALE_INTERVAL (the big audit's interval, default 60s), SCALE_ROUNDS (audits measured per step, 2),
 #        SCALE_SERVE (replay, the default, or fleet), SCALE_MIX (replay's -mix, default its own),
-#        SCALE_STEP (replay's -step: time per capture round, default 30s).
+#        SCALE_STEP (replay's -step: time per capture round, default 30s), SCALE_HOSTILE=0 (replay: no hostile pods).
 #
 # The pods are Pod objects on a local apiserver (e2e/controlplane) marked Running with loopback IPs
 # 127.1.x.y (bench/scale/pods.py); no kubelet runs them. Behind every IP, on 0.0.0.0, 98 % of the pods
@@ -67,7 +67,10 @@ if [[ $SERVE == replay ]]; then
     REPLAY=$(program "$OUT/replay" -fixtures "$ROOT/crates/core/fixtures" -step "${SCALE_STEP:-30s}" ${SCALE_MIX:+-mix "$SCALE_MIX"})
     [[ -n $REPLAY ]] || { log "replay did not start; see $OUT/replay-*.port.log"; exit 1; }
     HEALTHY=$REPLAY
-    PORTS="$(python3 -c "print(','.join(['$REPLAY'] * 98 + ['$DRIP', '$FAIL']))")"
+    # SCALE_HOSTILE=0: replay serves every pod (to measure what the hostile targets cost).
+    if [[ ${SCALE_HOSTILE:-1} == 0 ]]; then PORTS=$REPLAY; else
+        PORTS="$(python3 -c "print(','.join(['$REPLAY'] * 98 + ['$DRIP', '$FAIL']))")"
+    fi
 else
     HEALTHY=$(program "$FLEET/healthy")
     LEAKY=$(program "$FLEET/leaky" -rate 1 -wait-rate 0)

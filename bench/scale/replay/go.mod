@@ -1,0 +1,3 @@
+module gohealth.dev/bench/replay
+
+go 1.26
