@@ -28,7 +28,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
     // debug=2 groups merge goroutines of one stack whatever their minutes: a group whose shortest
     // wait is under the threshold counts toward an upper bound only.
     let sure = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_min().unwrap_or(0) >= threshold);
-    let since_start = started_with_process(full);
+    let parked_later = parked_after_start_up(full);
     sites
         .iter()
         .filter(|s| s.count >= cfg.min_goroutines)
@@ -37,7 +37,8 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         .filter(|s| {
             super::benign::explained_by(&input.checks.goroutine_leak.benign_sites, &s.function, s.count).is_none()
         })
-        .filter(|s| !since_start.contains(&s.hash))
+        // Not a single goroutine parked after start-up: the site lives as long as the process.
+        .filter(|s| parked_later.as_ref().is_none_or(|later| later.contains(&s.hash)))
         // Minutes on goroutines that demonstrably wake up (or younger than a minute) are a runtime
         // artifact, not a long wait.
         .filter(|s| match input.sites.iter().find(|all| all.hash == s.hash) {
@@ -90,21 +91,15 @@ fn start_up_slack(oldest: u64) -> u64 {
     (oldest / 20).max(3)
 }
 
-/// Sites (hashes) whose blocked goroutines have all waited within the start-up slack of the longest
-/// wait in the dump. The longest wait is a lower bound of the process's age; a site that grew or got
-/// stuck later has goroutines that waited less (or printed no minutes at all).
-fn started_with_process(full: &GoroutineProfile) -> Vec<u32> {
-    let Some(oldest) = full.groups.iter().filter_map(|g| g.wait_minutes_max()).max() else {
-        return Vec::new();
-    };
+/// Sites (hashes) with a blocked goroutine that waited less than the longest wait in the dump minus
+/// the start-up slack (or printed no minutes at all): it got there after start-up. The longest wait is
+/// a lower bound of the process's age. None when no goroutine printed minutes.
+fn parked_after_start_up(full: &GoroutineProfile) -> Option<Vec<u32>> {
+    let oldest = full.groups.iter().filter_map(|g| g.wait_minutes_max()).max()?;
     // A goroutine that printed no minutes (min 0) waited under a minute: never start-up.
     let since = oldest.saturating_sub(start_up_slack(oldest)).max(1);
-    let younger: Vec<u32> =
-        sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_min().is_none_or(|m| m < since))
-            .iter()
-            .map(|s| s.hash)
-            .collect();
-    sites_where(full, |g| block_kind(g).is_blocked()).iter().map(|s| s.hash).filter(|h| !younger.contains(h)).collect()
+    let later = sites_where(full, |g| block_kind(g).is_blocked() && g.wait_minutes_min().is_none_or(|m| m < since));
+    Some(later.iter().map(|s| s.hash).collect())
 }
 
 /// The collector skips debug=2 above the goroutine cap and leaves a note: surface it.
