@@ -88,6 +88,13 @@ am_port="" dns_port="" hook_port=""
 # Where a program's own counters show the load reached it (summed into manifest.txt at the end).
 declare -A metrics=() counted=()
 
+# local_program NAME PPROF_URL VERSION BINARY SCRAPE_ADDR METRICS_URL COUNTED LOAD: registers a program
+# run here without auth: captured, scraped by Prometheus, its counters recorded in the manifest.
+local_program() {
+  url[$1]="$2"; version[$1]="$3"; curlargs[$1]=""; binary[$1]="$4"
+  scrape+=("$1 $5"); metrics[$1]="$6"; counted[$1]="$7"; loaddesc[$1]="$8"
+}
+
 if [[ -x "$ubin/alertmanager" ]]; then
   am_port="$(free_port)"; hook_port="$(free_port)"
   mkdir -p "$state/am"
@@ -107,14 +114,11 @@ YAML
   setsid "$ubin/alertmanager" --config.file="$state/am/alertmanager.yml" --storage.path="$state/am/data" \
     --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= </dev/null >"$state/alertmanager.log" 2>&1 &
   pids+=($!)
-  url[alertmanager]="http://127.0.0.1:$am_port/debug/pprof"
-  version[alertmanager]="$("$ubin/alertmanager" --version 2>&1 | head -1)"
-  curlargs[alertmanager]=""
-  binary[alertmanager]="$ubin/alertmanager"
-  scrape+=("alertmanager 127.0.0.1:$am_port")
-  metrics[alertmanager]="http://127.0.0.1:$am_port/metrics"
-  counted[alertmanager]="alertmanager_alerts_received_total alertmanager_notifications_total alertmanager_silences_query_duration_seconds_count"
-  loaddesc[alertmanager]="e2e/fleet/cmd/loadgen: 10 alerts posted and listed every 5 s, a 20 s silence every 30 s, notifications to its webhook receiver; Prometheus's always-firing rule; Prometheus scraping"
+  local_program alertmanager "http://127.0.0.1:$am_port/debug/pprof" \
+    "$("$ubin/alertmanager" --version 2>&1 | head -1)" \
+    "$ubin/alertmanager" "127.0.0.1:$am_port" "http://127.0.0.1:$am_port/metrics" \
+    "alertmanager_alerts_received_total alertmanager_notifications_total alertmanager_silences_query_duration_seconds_count" \
+    "e2e/fleet/cmd/loadgen: 10 alerts posted and listed every 5 s, a 20 s silence every 30 s, notifications to its webhook receiver; Prometheus's always-firing rule; Prometheus scraping"
 else
   log "no $ubin/alertmanager: skipped"
 fi
@@ -152,14 +156,11 @@ txt         IN TXT "gohealth e2e zone"
 ZONE
   setsid "$ubin/coredns" -conf "$state/coredns/Corefile" </dev/null >"$state/coredns.log" 2>&1 &
   pids+=($!)
-  url[coredns]="http://127.0.0.1:$dns_pprof/debug/pprof"
-  version[coredns]="$("$ubin/coredns" -version 2>&1 | head -1)"
-  curlargs[coredns]=""
-  binary[coredns]="$ubin/coredns"
-  scrape+=("coredns 127.0.0.1:$dns_metrics")
-  metrics[coredns]="http://127.0.0.1:$dns_metrics/metrics"
-  counted[coredns]="coredns_dns_requests_total coredns_dns_responses_total coredns_cache_hits_total"
-  loaddesc[coredns]="e2e/fleet/cmd/loadgen: 30 lookups/s (A hits, NXDOMAIN, SRV, TXT) answered by the file, hosts and cache plugins; Prometheus scraping"
+  local_program coredns "http://127.0.0.1:$dns_pprof/debug/pprof" \
+    "$("$ubin/coredns" -version 2>&1 | head -1)" \
+    "$ubin/coredns" "127.0.0.1:$dns_metrics" "http://127.0.0.1:$dns_metrics/metrics" \
+    "coredns_dns_requests_total coredns_dns_responses_total coredns_cache_hits_total" \
+    "e2e/fleet/cmd/loadgen: 30 lookups/s (A hits, NXDOMAIN, SRV, TXT) answered by the file, hosts and cache plugins; Prometheus scraping"
 else
   log "no $ubin/coredns: skipped"
 fi
@@ -232,14 +233,11 @@ if [[ -x "$ubin/karpenter-kwok" && -f "$crds/karpenter.sh_nodepools.yaml" ]] && 
     LEADER_ELECTION_NAMESPACE=karpenter MEMORY_LIMIT=536870912 CPU_REQUESTS=50 \
     setsid "$ubin/karpenter-kwok" </dev/null >"$state/karpenter.log" 2>&1 &
   pids+=($!)
-  url[karpenter]="http://127.0.0.1:$karp_port/debug/pprof"
-  version[karpenter]="$(cat "$ubin/karpenter-kwok.version" 2>/dev/null || echo karpenter-kwok)"
-  curlargs[karpenter]=""
-  binary[karpenter]="$ubin/karpenter-kwok"
-  scrape+=("karpenter 127.0.0.1:$karp_port")
-  metrics[karpenter]="http://127.0.0.1:$karp_port/metrics"
-  counted[karpenter]="karpenter_nodeclaims_created_total karpenter_nodeclaims_terminated_total karpenter_nodes_created_total controller_runtime_reconcile_total"
-  loaddesc[karpenter]="its NodePool (KWOK) annotated every 20 s and its demand Deployment (pause pods, 500m CPU each) rescaled 2/4/1/5/0/3 every 60 s; the apiserver under $base_load"
+  local_program karpenter "http://127.0.0.1:$karp_port/debug/pprof" \
+    "$(cat "$ubin/karpenter-kwok.version" 2>/dev/null || echo karpenter-kwok)" \
+    "$ubin/karpenter-kwok" "127.0.0.1:$karp_port" "http://127.0.0.1:$karp_port/metrics" \
+    "karpenter_nodeclaims_created_total karpenter_nodeclaims_terminated_total karpenter_nodes_created_total controller_runtime_reconcile_total" \
+    "its NodePool (KWOK) annotated every 20 s and its demand Deployment (pause pods, 500m CPU each) rescaled 2/4/1/5/0/3 every 60 s; the apiserver under $base_load"
 else
   log "no $ubin/karpenter-kwok, its CRDs or kubectl: Karpenter skipped"
 fi
