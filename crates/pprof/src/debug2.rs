@@ -229,10 +229,7 @@ impl<'a> Parser<'a> {
         }
         self.pending = None;
         if let Some(c) = line.strip_prefix("created by ") {
-            let (func, parent) = match c.rsplit_once(" in goroutine ") {
-                Some((f, n)) => (f, parse_u64(n.trim())),
-                None => (c.trim_end(), None),
-            };
+            let (func, parent) = created_by(c);
             self.pending = Some(Pending::CreatedBy(func, parent));
         } else if line.starts_with("...") && line.ends_with("elided...") {
             cur.elided = true;
@@ -388,6 +385,22 @@ fn function_name(line: &str) -> &str {
     line
 }
 
+/// `pkg.f in goroutine 7` (what follows `created by `): the creator's function and parent goroutine.
+/// Splits at the last space, not by a substring search: this runs once per goroutine.
+fn created_by(c: &str) -> (&str, Option<u64>) {
+    let c = c.trim_end();
+    if let Some(f) = c.strip_suffix(" in goroutine") {
+        return (f, None); // cut before the number
+    }
+    match c.rsplit_once(' ') {
+        Some((head, n)) => match head.strip_suffix(" in goroutine") {
+            Some(f) => (f, parse_u64(n)),
+            None => (c, None),
+        },
+        None => (c, None),
+    }
+}
+
 /// Parses what follows `goroutine ` in a header line; `None` when it is not a header.
 fn parse_header(h: &str) -> Option<Cur<'_>> {
     let digits = h.bytes().take_while(u8::is_ascii_digit).count();
@@ -400,7 +413,9 @@ fn parse_header(h: &str) -> Option<Cur<'_>> {
     let open = rest.find('[')?;
     let inner = rest.get(open + 1..)?;
     let close = inner.find(']')?;
-    let (status, labels, after) = match inner.find("labels:{") {
+    // Per goroutine: search for the label text only when a brace is there at all.
+    let labels_at = if inner.contains('{') { inner.find("labels:{") } else { None };
+    let (status, labels, after) = match labels_at {
         // Go 1.26 GODEBUG=tracebacklabels=1: `[chan receive labels:{"k": "v"}]`; the label
         // text may contain `]`, so parse it before looking for the bracket.
         Some(lab) if lab < close => {
@@ -435,7 +450,7 @@ fn parse_header(h: &str) -> Option<Cur<'_>> {
             break;
         }
     }
-    if state.contains(" (leaked)") {
+    if state.contains('(') && state.contains(" (leaked)") {
         leaked = true;
     }
     let mut minutes = None;
@@ -487,6 +502,15 @@ mod tests {
         assert_eq!((c.state, c.minutes), ("some future reason", Some(3)));
         assert!(parse_header("profile: total 3").is_none());
         assert!(parse_header("12 [unterminated").is_none());
+    }
+
+    #[test]
+    fn created_by_lines() {
+        assert_eq!(created_by("main.start in goroutine 1"), ("main.start", Some(1)));
+        assert_eq!(created_by("main.start in goroutine 17 "), ("main.start", Some(17)));
+        assert_eq!(created_by("main.start in goroutine "), ("main.start", None));
+        assert_eq!(created_by("main.start"), ("main.start", None));
+        assert_eq!(created_by("main.(*T).run.func1 in goroutine x"), ("main.(*T).run.func1", None));
     }
 
     #[test]

@@ -530,7 +530,7 @@ fn groups_json(p: &GoroutineProfile) -> (Vec<Value>, usize) {
             let site = site_frame(g.frames()).map(|(f, _)| format!("{} ({}:{})", f.function, f.file, f.line));
             let kind = block_kind(&g);
             let state = match g.state() {
-                Some(s) => normalize_state(s),
+                Some(s) => normalize_state(s).into_owned(),
                 None if kind.is_blocked() => kind.describe().to_string(),
                 None => String::new(),
             };

@@ -1,7 +1,11 @@
 //! Fair shares of the operator-wide scrape concurrency. One pool of `total` permits; while `n` audits
 //! want permits (hold or wait for one), each may hold at most `ceil(total / n)`. A 2-target audit beside
-//! a 1,000-target one thus waits for at most one of its own slots to free up, not for the big audit's
-//! whole queue; an audit alone still gets every permit.
+//! a 1,000-target one thus never waits for the big audit's queue; an audit alone still gets every permit.
+//!
+//! An audit that holds fewer than `express` permits (`total / 8` rounded up) does not wait for one to
+//! be released: it may take one of `express` permits above `total`. Without them a 2-target audit that
+//! arrives while a big audit holds every permit waited for releases, a few ms each at hundreds of
+//! targets a second, which was most of its time. The pool thus runs at most `total + express` scrapes.
 //!
 //! Waiters queue per audit (first come, first served) and a released permit is handed to exactly one
 //! waiter, the audits taking turns: waking every waiter on each release cost O(targets²) wake-ups per
@@ -48,14 +52,16 @@ impl PoolState {
     fn grants(&mut self, total: usize, pool: &Arc<FairPool>) -> Vec<(oneshot::Sender<FairPermit>, FairPermit)> {
         let mut out = Vec::new();
         let cap = self.cap(total);
+        let express = express(total);
         // Each pass over `turns` grants at least one permit or stops.
         let mut skipped = 0;
-        while self.in_flight < total && skipped < self.turns.len() {
+        while self.in_flight < total + express && skipped < self.turns.len() {
             let Some(audit) = self.turns.pop_front() else { break };
             let Some(d) = self.audits.get_mut(&audit) else {
                 continue;
             };
-            if d.held >= cap {
+            let room = if d.held < express { total + express } else { total };
+            if d.held >= cap || self.in_flight >= room {
                 self.turns.push_back(audit);
                 skipped += 1;
                 continue;
@@ -79,6 +85,11 @@ impl PoolState {
             self.audits.remove(audit);
         }
     }
+}
+
+/// Permits above `total` for audits that hold fewer than this many.
+fn express(total: usize) -> usize {
+    total.div_ceil(8).max(1)
 }
 
 impl FairPool {
@@ -260,7 +271,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_small_audit_beside_a_big_one_is_served_at_the_next_release() {
+    async fn a_small_audit_beside_a_big_one_starts_at_once_then_gets_its_share() {
         let pool = FairPool::new(4);
         let big = pool.share("ns/big");
         let small = pool.share("ns/small");
@@ -276,21 +287,26 @@ mod tests {
             })
             .collect();
         tokio::task::yield_now().await;
-        let small_wait = {
+        // express: the small audit holds none, so its first permit comes above the total, now
+        let first = tokio::time::timeout(Duration::from_millis(50), small.acquire()).await.expect("express permit");
+        assert_eq!(pool.lock().in_flight, 5, "total 4 + express 1");
+        // its second waits for a release; the big one may then hold at most ceil(4/2) = 2
+        let second_wait = {
             let small = small.clone();
             tokio::spawn(async move { small.acquire().await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        // two audits want permits: the big one may hold at most ceil(4/2) = 2, so its queue waits
-        // until it is under its share, and the small one takes the first permit released.
+        assert!(!second_wait.is_finished(), "no express beyond the first permit");
         big_held.pop();
-        let small_permit = tokio::time::timeout(Duration::from_secs(1), small_wait).await.unwrap().unwrap();
+        big_held.pop();
+        let second = tokio::time::timeout(Duration::from_secs(1), second_wait).await.unwrap().unwrap();
         {
             let st = pool.lock();
-            assert_eq!(st.audits[&Arc::<str>::from("ns/small")].held, 1);
-            assert!(st.audits[&Arc::<str>::from("ns/big")].held <= 3);
+            assert_eq!(st.audits[&Arc::<str>::from("ns/small")].held, 2);
+            assert!(st.audits[&Arc::<str>::from("ns/big")].held <= 2);
+            assert!(st.in_flight <= 4);
         }
-        drop(small_permit);
+        drop((first, second));
         drop(big_held);
         for q in queue {
             q.await.unwrap();

@@ -153,6 +153,87 @@ impl fmt::Debug for Collector {
     }
 }
 
+/// The audit's TLS settings, checked once when the audit's collector is made.
+struct TlsRecipe {
+    insecure_skip_verify: bool,
+    ca: Option<Vec<reqwest::Certificate>>,
+    identity: Option<reqwest::Identity>,
+}
+
+impl TlsRecipe {
+    fn parse(opts: &CollectorOptions) -> Result<TlsRecipe, ScrapeError> {
+        let ca = match &opts.ca_pem {
+            Some(pem) if !opts.insecure_skip_verify => {
+                let certs = reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| ScrapeError::TlsError(format!("CA bundle: {}", chain(&e))))?;
+                if certs.is_empty() {
+                    return Err(ScrapeError::TlsError("CA bundle holds no PEM certificate".into()));
+                }
+                Some(certs)
+            }
+            _ => None,
+        };
+        let identity = match &opts.client_identity_pem {
+            Some(pem) => Some(
+                reqwest::Identity::from_pem(pem)
+                    .map_err(|e| ScrapeError::TlsError(format!("client certificate: {}", chain(&e))))?,
+            ),
+            None => None,
+        };
+        Ok(TlsRecipe { insecure_skip_verify: opts.insecure_skip_verify, ca, identity })
+    }
+
+    fn client(&self, opts: &CollectorOptions) -> Result<reqwest::Client, ScrapeError> {
+        let mut b = base_client_builder(opts);
+        if self.insecure_skip_verify {
+            b = b.tls_danger_accept_invalid_certs(true);
+        } else if let Some(certs) = &self.ca {
+            b = b.tls_certs_only(certs.iter().cloned());
+        }
+        if let Some(identity) = &self.identity {
+            b = b.identity(identity.clone());
+        }
+        b.build().map_err(|e| ScrapeError::TlsError(format!("building the HTTP client: {}", chain(&e))))
+    }
+}
+
+/// What every client of the collector shares: no redirects, no proxy, a connect deadline, and one
+/// connection per target, reused for the target's profiles, which are fetched one after another.
+fn base_client_builder(opts: &CollectorOptions) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(opts.timeout)
+        // Between audits (10 s and more apart) an idle connection would only hold its read buffer.
+        .pool_idle_timeout(Duration::from_millis(250))
+        .pool_max_idle_per_host(1)
+        .user_agent(concat!("gohealth/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A client for plain-http targets only. Building the audit's TLS setup loads the system's CA
+/// store, which cost more than the scrape itself when done per target; this one trusts no CA, so
+/// it cannot complete a TLS handshake at all.
+fn plain_http_client(opts: &CollectorOptions) -> Result<reqwest::Client, ScrapeError> {
+    static NO_TLS: OnceLock<rustls::ClientConfig> = OnceLock::new();
+    let tls = NO_TLS
+        .get_or_init(|| {
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth())
+                // The ring provider supports the default versions; an empty config is as unusable.
+                .unwrap_or_else(|_| {
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth()
+                })
+        })
+        .clone();
+    base_client_builder(opts)
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| ScrapeError::Connect(format!("building the HTTP client: {}", chain(&e))))
+}
+
 impl Collector {
     /// A collector with its own limiter of `opts.concurrency` permits (the CLI's case).
     pub fn new(opts: &CollectorOptions) -> Result<Collector, ScrapeError> {
@@ -162,34 +243,21 @@ impl Collector {
     /// A collector sharing `limiter` with others (the operator: one limiter, one collector per audit).
     pub fn with_limiter(opts: &CollectorOptions, limiter: Limiter) -> Result<Collector, ScrapeError> {
         ensure_crypto_provider();
-        let mut b = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(opts.timeout)
-            // A target's profiles are fetched one after another, so one idle connection is reused within
-            // its scrape; between audits (10 s and more apart) it would only sit in the pool with its read
-            // buffer: with thousands of targets that was most of the operator's memory.
-            .pool_idle_timeout(Duration::from_secs(2))
-            .pool_max_idle_per_host(1)
-            .user_agent(concat!("gohealth/", env!("CARGO_PKG_VERSION")));
-        if opts.insecure_skip_verify {
-            b = b.tls_danger_accept_invalid_certs(true);
-        } else if let Some(pem) = &opts.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| ScrapeError::TlsError(format!("CA bundle: {}", chain(&e))))?;
-            if certs.is_empty() {
-                return Err(ScrapeError::TlsError("CA bundle holds no PEM certificate".into()));
-            }
-            b = b.tls_certs_only(certs);
-        }
-        if let Some(pem) = &opts.client_identity_pem {
-            let identity = reqwest::Identity::from_pem(pem)
-                .map_err(|e| ScrapeError::TlsError(format!("client certificate: {}", chain(&e))))?;
-            b = b.identity(identity);
-        }
-        let client =
-            b.build().map_err(|e| ScrapeError::TlsError(format!("building the HTTP client: {}", chain(&e))))?;
+        let client = TlsRecipe::parse(opts)?.client(opts)?;
         Ok(Collector { client, opts: Arc::new(opts.clone()), limiter })
+    }
+
+    /// The collector for one target's scrape. A plain-http target gets an HTTP client of its own:
+    /// its connection, and the read buffer hyper grew to the size of a debug=2 dump (about 400 KiB),
+    /// are dropped with it when the scrape ends. A client shared by the audit kept them pooled after
+    /// the target was done: at hundreds of targets a second that was most of the operator's memory.
+    /// An https target (the control plane, a few pods) shares the audit's client, whose idle
+    /// connections close within a fraction of a second.
+    pub(crate) fn for_one_target(&self, tls: bool) -> Result<Collector, ScrapeError> {
+        if tls {
+            return Ok(self.clone());
+        }
+        Ok(Collector { client: plain_http_client(&self.opts)?, ..self.clone() })
     }
 
     pub fn options(&self) -> &CollectorOptions {

@@ -85,6 +85,11 @@ impl Collector {
             )));
         }
         let _permit = self.limiter().acquire().await?;
+        self.for_one_target(endpoint.is_tls())?.scrape_target(endpoint, plan).await
+    }
+
+    /// [`Self::scrape`] under a permit, with a collector whose connection ends with the scrape.
+    async fn scrape_target(&self, endpoint: &Endpoint, plan: &ScrapePlan) -> Result<Snapshot, ScrapeError> {
         let mut snap = Snapshot { notes: endpoint.notes.clone(), ..Snapshot::default() };
 
         // 1. Index: cheap, and tells which profiles exist (goroutineleak: Go 1.27, or 1.26 + experiment).

@@ -19,7 +19,7 @@ pub(crate) fn check(input: &Input) -> Vec<Finding> {
         return Vec::new();
     };
     let sites = sites_where(profile, |g| {
-        let running = g.state().is_some_and(|s| matches!(normalize_state(s).as_str(), "running" | "runnable"));
+        let running = g.state().is_some_and(|s| matches!(&*normalize_state(s), "running" | "runnable"));
         goexit_index(g.frames()).is_some() && !running
     });
     let mut out = Vec::new();

@@ -44,6 +44,13 @@ pub const SITES_PER_SAMPLE: usize = 8;
 pub const CONTENTION_SITES_PER_SAMPLE: usize = 4;
 /// Targets kept in memory; the least recently seen ones are dropped first.
 pub const MAX_TARGETS: usize = 20_000;
+/// Samples kept over all targets of one audit. A sample takes about 400 bytes with its lists, so
+/// a full ring is 25 KiB, and 10,000 full rings would be 250 MiB. Past `SAMPLE_BUDGET /
+/// RING_CAPACITY` targets (2,500) each ring keeps fewer samples, never fewer than [`MIN_RING`]:
+/// about 64 MiB for the audit up to 10,000 targets, 128 MiB at [`MAX_TARGETS`].
+pub const SAMPLE_BUDGET: usize = 160_000;
+/// The fewest samples a ring keeps when the budget is shared by many targets.
+pub const MIN_RING: usize = 16;
 /// Default byte budget of `status.history` (the whole status must stay well under 256 KiB).
 pub const DEFAULT_STATUS_HISTORY_BYTES: usize = 96 * 1024;
 
@@ -85,15 +92,18 @@ impl Sample {
         let total = s.goroutines.as_ref().or(s.goroutines_full.as_ref()).map(|p| p.total);
         let mut blocked = profile.map(blocked_sites).unwrap_or_default();
         blocked.retain(|x| x.count >= 2);
-        let mut sites: Vec<(u32, u64)> = blocked.iter().map(|x| (x.hash, x.count)).collect();
-        let complete = profile.is_some() && sites.len() <= SITES_PER_SAMPLE;
-        sites.truncate(SITES_PER_SAMPLE);
-        let long_waits = blocked
+        // A ring holds 64 samples per target for every target: each list is allocated at its kept
+        // length. Truncating a list collected from every site kept its whole capacity, about 1 KiB
+        // per sample for a program with 50 blocked sites, 64 KiB per target once the ring was full.
+        let sites: Vec<(u32, u64)> = blocked.iter().take(SITES_PER_SAMPLE).map(|x| (x.hash, x.count)).collect();
+        let complete = profile.is_some() && blocked.len() <= SITES_PER_SAMPLE;
+        let mut long_waits: Vec<u32> = blocked
             .iter()
             .take(SITES_PER_SAMPLE)
             .filter(|x| x.leaked > 0 || x.wait_minutes_max.unwrap_or(0) >= 1)
             .map(|x| x.hash)
             .collect();
+        long_waits.shrink_to_fit();
         let mut contention: Vec<(u32, u64)> = [&s.mutex, &s.block]
             .into_iter()
             .flatten()
@@ -103,6 +113,7 @@ impl Sample {
             .collect();
         contention.sort_by_key(|c| std::cmp::Reverse(c.1));
         contention.truncate(CONTENTION_SITES_PER_SAMPLE);
+        contention.shrink_to_fit();
         let ms = s.mem_stats.as_ref();
         Sample {
             contention,
@@ -254,6 +265,14 @@ impl TargetHistoryRing {
         TargetHistoryRing { samples: VecDeque::new(), capacity: capacity.max(2) }
     }
 
+    /// Keeps at most `capacity` samples from now on, dropping the oldest beyond it.
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(2);
+        while self.samples.len() > self.capacity {
+            self.samples.pop_front();
+        }
+    }
+
     /// Adds a sample; one with the same time replaces the last, an older one is ignored.
     pub fn push(&mut self, sample: Sample) {
         match self.samples.back() {
@@ -359,11 +378,16 @@ impl History {
                 self.rings.remove(&oldest);
             }
         }
-        let capacity = self.capacity;
-        self.rings
-            .entry(key.to_string())
-            .or_insert_with(|| TargetHistoryRing::new(capacity))
-            .push(Sample::from_snapshot(snapshot));
+        let capacity = self.ring_capacity();
+        let ring = self.rings.entry(key.to_string()).or_insert_with(|| TargetHistoryRing::new(capacity));
+        ring.set_capacity(capacity);
+        ring.push(Sample::from_snapshot(snapshot));
+    }
+
+    /// Samples each target's ring keeps now: [`SAMPLE_BUDGET`] shared by the targets, within
+    /// [`MIN_RING`] and the history's capacity.
+    pub fn ring_capacity(&self) -> usize {
+        (SAMPLE_BUDGET / self.rings.len().max(1)).clamp(MIN_RING.min(self.capacity), self.capacity)
     }
 
     pub fn ring(&self, key: &str) -> Option<&TargetHistoryRing> {
@@ -470,6 +494,80 @@ mod tests {
             long_waits: vec![0x0123_4567],
             contention: vec![(0x0c0f_fee0, 2348), (0x0000_0001, 160)],
         }
+    }
+
+    /// 60 blocked sites (2 goroutines each, waiting for minutes) and 20 contended locks: a ring
+    /// keeps 64 samples per target for every target, so a sample's lists must hold only what is kept.
+    #[test]
+    fn a_sample_of_a_large_program_holds_only_what_it_keeps() {
+        use gohealth_pprof::model::{
+            ContentionKind, ContentionProfile, ContentionSite, Frame, GoroutineGroup, GoroutineProfile,
+        };
+        let groups: Vec<GoroutineGroup> = (0..60u32)
+            .map(|i| GoroutineGroup {
+                count: 2,
+                state: Some("chan receive".into()),
+                wait_minutes_max: Some(30),
+                wait_minutes_min: Some(30),
+                frames: vec![Frame::new(format!("example.com/app.worker{i}"), "example.com/app/w.go", 10 + i)].into(),
+                ..Default::default()
+            })
+            .collect();
+        let profile = GoroutineProfile { total: 200, groups: groups.into(), leak_profile: false };
+        let sites: Vec<ContentionSite> = (0..20u32)
+            .map(|i| ContentionSite {
+                count: 5,
+                delay_ns: 1_000_000_000 + u64::from(i),
+                frames: vec![
+                    Frame::new("sync.(*Mutex).Unlock", "sync/mutex.go", 223),
+                    Frame::new(format!("example.com/app.lock{i}"), "example.com/app/l.go", 5 + i),
+                ]
+                .into(),
+            })
+            .collect();
+        let mutex = ContentionProfile { kind: ContentionKind::Mutex, sampling_period: Some(1), sites };
+        let snap = Snapshot { at: 1, goroutines_full: Some(profile), mutex: Some(mutex), ..Default::default() };
+        let s = Sample::from_snapshot(&snap);
+        assert_eq!(s.sites.len(), SITES_PER_SAMPLE);
+        assert!(!s.sites_complete);
+        assert_eq!(s.long_waits.len(), SITES_PER_SAMPLE);
+        assert_eq!(s.contention.len(), CONTENTION_SITES_PER_SAMPLE, "{:?}", s.contention);
+        assert_eq!(s.sites.capacity(), SITES_PER_SAMPLE);
+        assert_eq!(s.long_waits.capacity(), SITES_PER_SAMPLE);
+        assert_eq!(s.contention.capacity(), CONTENTION_SITES_PER_SAMPLE);
+        // What an audit's rings take, lists and their allocation headers included: the budget
+        // keeps 10,000 targets at the memory of 2,500 full rings.
+        let per_sample = std::mem::size_of::<Sample>()
+            + s.sites.capacity() * std::mem::size_of::<(u32, u64)>()
+            + s.long_waits.capacity() * std::mem::size_of::<u32>()
+            + s.contention.capacity() * std::mem::size_of::<(u32, u64)>()
+            + 3 * 16;
+        assert!(per_sample <= 460, "{per_sample} B per sample");
+        let audit_bytes = |targets: usize| {
+            let mut h = History::new(MAX_TARGETS, RING_CAPACITY);
+            h.rings = (0..targets).map(|i| (format!("ns/p{i}"), TargetHistoryRing::new(1))).collect();
+            targets * h.ring_capacity() * per_sample
+        };
+        assert!(audit_bytes(2_500) <= 72 << 20);
+        assert!(audit_bytes(10_000) <= 72 << 20, "{}", audit_bytes(10_000));
+        assert!(audit_bytes(MAX_TARGETS) <= 144 << 20);
+        assert_eq!(History::new(MAX_TARGETS, RING_CAPACITY).ring_capacity(), RING_CAPACITY);
+    }
+
+    #[test]
+    fn many_targets_share_the_sample_budget() {
+        let mut h = History::new(MAX_TARGETS, RING_CAPACITY);
+        let snap = |at: i64| Snapshot { at, ..Default::default() };
+        for at in 0..70 {
+            h.record("ns/a", &snap(at));
+        }
+        assert_eq!(h.ring("ns/a").map(TargetHistoryRing::len), Some(RING_CAPACITY));
+        h.rings.extend((0..9_999).map(|i| (format!("ns/p{i}"), TargetHistoryRing::new(RING_CAPACITY))));
+        h.record("ns/a", &snap(70));
+        assert_eq!(h.ring_capacity(), MIN_RING);
+        let ring = h.ring("ns/a").expect("ring");
+        assert_eq!(ring.len(), MIN_RING);
+        assert_eq!(ring.last().map(|s| s.at), Some(70), "the newest samples stay");
     }
 
     #[test]

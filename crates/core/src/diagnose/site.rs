@@ -5,6 +5,7 @@
 //! whose innermost frame is already user code is "parked, reason unknown" (a channel op or select in
 //! practice, but a preempted running goroutine looks the same).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use gohealth_pprof::model::{Frame, GoroutineProfile, Group, Labels, Stack};
@@ -56,28 +57,38 @@ impl BlockKind {
 }
 
 /// The wait reason without runtime flags (`(leaked)`, `(durable)`, `(scan)`) or 1.26-style labels.
-pub fn normalize_state(state: &str) -> String {
+/// The checks call it for every group of every dump, so the common case (a bare reason) neither
+/// allocates nor runs a substring search: cheap byte checks gate each cut.
+pub fn normalize_state(state: &str) -> Cow<'_, str> {
     let mut s = state;
-    if let Some(i) = s.find(" labels:") {
-        s = &s[..i];
+    if s.contains('{')
+        && let Some((head, _)) = s.split_once(" labels:")
+    {
+        s = head;
     }
     // `, N minutes` / `, locked to thread` should already be parsed out; drop them if not.
-    if let Some(i) = s.find(", ") {
-        s = &s[..i];
+    if let Some((head, _)) = s.split_once(',') {
+        s = head;
     }
-    let mut out = s.trim().to_string();
+    let s = s.trim();
+    if !s.contains(" (") {
+        return Cow::Borrowed(s);
+    }
+    let mut out = s.to_string();
     for flag in [" (leaked)", " (durable)", " (synctest)", " (scan)"] {
-        out = out.replace(flag, "");
+        if out.contains(flag) {
+            out = out.replace(flag, "");
+        }
     }
-    out.trim().to_string()
+    Cow::Owned(out.trim().to_string())
 }
 
 pub fn state_is_leaked(state: &str) -> bool {
-    state.contains("(leaked)") || normalize_state(state) == "leaked"
+    (state.contains('(') && state.contains("(leaked)")) || normalize_state(state) == "leaked"
 }
 
 fn kind_from_state(state: &str) -> BlockKind {
-    match normalize_state(state).as_str() {
+    match &*normalize_state(state) {
         "chan send" => BlockKind::ChanSend,
         "chan receive" => BlockKind::ChanRecv,
         "select" => BlockKind::Select,
@@ -374,7 +385,10 @@ pub fn sites_where(profile: &GoroutineProfile, keep: impl Fn(&Group<'_>) -> bool
         let kind = block_kind(&g);
         *a.kinds.entry(kind).or_default() += count;
         if let Some(st) = g.state() {
-            s.states.insert(normalize_state(st));
+            let st = normalize_state(st);
+            if !s.states.contains(&*st) {
+                s.states.insert(st.into_owned());
+            }
         }
         if let Some(w) = g.wait_minutes_max() {
             s.wait_minutes_max = Some(s.wait_minutes_max.map_or(w, |m| m.max(w)));
