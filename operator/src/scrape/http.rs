@@ -153,50 +153,6 @@ impl fmt::Debug for Collector {
     }
 }
 
-/// The audit's TLS settings, checked once when the audit's collector is made.
-struct TlsRecipe {
-    insecure_skip_verify: bool,
-    ca: Option<Vec<reqwest::Certificate>>,
-    identity: Option<reqwest::Identity>,
-}
-
-impl TlsRecipe {
-    fn parse(opts: &CollectorOptions) -> Result<TlsRecipe, ScrapeError> {
-        let ca = match &opts.ca_pem {
-            Some(pem) if !opts.insecure_skip_verify => {
-                let certs = reqwest::Certificate::from_pem_bundle(pem)
-                    .map_err(|e| ScrapeError::TlsError(format!("CA bundle: {}", chain(&e))))?;
-                if certs.is_empty() {
-                    return Err(ScrapeError::TlsError("CA bundle holds no PEM certificate".into()));
-                }
-                Some(certs)
-            }
-            _ => None,
-        };
-        let identity = match &opts.client_identity_pem {
-            Some(pem) => Some(
-                reqwest::Identity::from_pem(pem)
-                    .map_err(|e| ScrapeError::TlsError(format!("client certificate: {}", chain(&e))))?,
-            ),
-            None => None,
-        };
-        Ok(TlsRecipe { insecure_skip_verify: opts.insecure_skip_verify, ca, identity })
-    }
-
-    fn client(&self, opts: &CollectorOptions) -> Result<reqwest::Client, ScrapeError> {
-        let mut b = base_client_builder(opts);
-        if self.insecure_skip_verify {
-            b = b.tls_danger_accept_invalid_certs(true);
-        } else if let Some(certs) = &self.ca {
-            b = b.tls_certs_only(certs.iter().cloned());
-        }
-        if let Some(identity) = &self.identity {
-            b = b.identity(identity.clone());
-        }
-        b.build().map_err(|e| ScrapeError::TlsError(format!("building the HTTP client: {}", chain(&e))))
-    }
-}
-
 /// What every client of the collector shares: no redirects, no proxy, a connect deadline, and one
 /// connection per target, reused for the target's profiles, which are fetched one after another.
 fn base_client_builder(opts: &CollectorOptions) -> reqwest::ClientBuilder {
@@ -210,28 +166,21 @@ fn base_client_builder(opts: &CollectorOptions) -> reqwest::ClientBuilder {
         .user_agent(concat!("gohealth/", env!("CARGO_PKG_VERSION")))
 }
 
-/// A client for plain-http targets only. Building the audit's TLS setup loads the system's CA
-/// store, which cost more than the scrape itself when done per target; this one trusts no CA, so
-/// it cannot complete a TLS handshake at all.
-fn plain_http_client(opts: &CollectorOptions) -> Result<reqwest::Client, ScrapeError> {
-    static NO_TLS: OnceLock<rustls::ClientConfig> = OnceLock::new();
-    let tls = NO_TLS
+/// A client for plain-http targets only: its TLS configuration trusts no CA, so it cannot complete
+/// a handshake, and it is built once. reqwest's own TLS setup loads the system's CA store on every
+/// client built, which cost more than the scrape itself when done per target. `None` if the
+/// configuration cannot be made (the caller then uses the audit's client).
+fn plain_http_client(opts: &CollectorOptions) -> Option<reqwest::Client> {
+    static NO_CA: OnceLock<Option<rustls::ClientConfig>> = OnceLock::new();
+    let tls = NO_CA
         .get_or_init(|| {
             rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
+                .ok()
                 .map(|b| b.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth())
-                // The ring provider supports the default versions; an empty config is as unusable.
-                .unwrap_or_else(|_| {
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth()
-                })
         })
-        .clone();
-    base_client_builder(opts)
-        .tls_backend_preconfigured(tls)
-        .build()
-        .map_err(|e| ScrapeError::Connect(format!("building the HTTP client: {}", chain(&e))))
+        .clone()?;
+    base_client_builder(opts).tls_backend_preconfigured(tls).build().ok()
 }
 
 impl Collector {
@@ -243,7 +192,24 @@ impl Collector {
     /// A collector sharing `limiter` with others (the operator: one limiter, one collector per audit).
     pub fn with_limiter(opts: &CollectorOptions, limiter: Limiter) -> Result<Collector, ScrapeError> {
         ensure_crypto_provider();
-        let client = TlsRecipe::parse(opts)?.client(opts)?;
+        let mut b = base_client_builder(opts);
+        if opts.insecure_skip_verify {
+            b = b.tls_danger_accept_invalid_certs(true);
+        } else if let Some(pem) = &opts.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ScrapeError::TlsError(format!("CA bundle: {}", chain(&e))))?;
+            if certs.is_empty() {
+                return Err(ScrapeError::TlsError("CA bundle holds no PEM certificate".into()));
+            }
+            b = b.tls_certs_only(certs);
+        }
+        if let Some(pem) = &opts.client_identity_pem {
+            let identity = reqwest::Identity::from_pem(pem)
+                .map_err(|e| ScrapeError::TlsError(format!("client certificate: {}", chain(&e))))?;
+            b = b.identity(identity);
+        }
+        let client =
+            b.build().map_err(|e| ScrapeError::TlsError(format!("building the HTTP client: {}", chain(&e))))?;
         Ok(Collector { client, opts: Arc::new(opts.clone()), limiter })
     }
 
@@ -253,11 +219,12 @@ impl Collector {
     /// the target was done: at hundreds of targets a second that was most of the operator's memory.
     /// An https target (the control plane, a few pods) shares the audit's client, whose idle
     /// connections close within a fraction of a second.
-    pub(crate) fn for_one_target(&self, tls: bool) -> Result<Collector, ScrapeError> {
-        if tls {
-            return Ok(self.clone());
+    pub(crate) fn for_one_target(&self, tls: bool) -> Collector {
+        let own = if tls { None } else { plain_http_client(&self.opts) };
+        match own {
+            Some(client) => Collector { client, ..self.clone() },
+            None => self.clone(),
         }
-        Ok(Collector { client: plain_http_client(&self.opts)?, ..self.clone() })
     }
 
     pub fn options(&self) -> &CollectorOptions {

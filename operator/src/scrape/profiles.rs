@@ -85,7 +85,7 @@ impl Collector {
             )));
         }
         let _permit = self.limiter().acquire().await?;
-        self.for_one_target(endpoint.is_tls())?.scrape_target(endpoint, plan).await
+        self.for_one_target(endpoint.is_tls()).scrape_target(endpoint, plan).await
     }
 
     /// [`Self::scrape`] under a permit, with a collector whose connection ends with the scrape.

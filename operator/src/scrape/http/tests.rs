@@ -158,6 +158,21 @@ async fn https_to_a_plain_http_server_is_a_tls_error() {
     assert_eq!(err.reason(), "TlsError", "{err:?}");
 }
 
+#[tokio::test]
+async fn a_target_client_speaks_plain_http_and_no_tls() {
+    let s = serve(|_, _| ok("goroutine profile: total 1\n")).await;
+    let audit = Collector::new(&opts()).unwrap();
+    let own = audit.for_one_target(false);
+    let body = own.fetch(&s.url("/debug/pprof/goroutine?debug=1")).await.unwrap();
+    assert_eq!(&body[..], b"goroutine profile: total 1\n");
+    // https through it ends in a typed TlsError (it trusts no CA, so no handshake can complete)
+    let err = own.fetch(&format!("https://{}/debug/pprof/", s.addr)).await.unwrap_err();
+    assert_eq!(err.reason(), "TlsError", "{err:?}");
+    // the two share the audit's options and limiter
+    assert_eq!(own.limiter().total(), audit.limiter().total());
+    assert_eq!(own.options().timeout, audit.options().timeout);
+}
+
 #[test]
 fn bad_ca_bundle_is_a_tls_error() {
     let o = CollectorOptions { ca_pem: Some(b"not a certificate".to_vec()), ..opts() };
