@@ -93,8 +93,10 @@ fn fleet() -> Vec<Program> {
             pod: "contention",
             bin: "contention",
             ip: "127.0.0.45",
-            // Fewer workers and a pause: the machine is shared.
-            args: &["-workers", "3", "-pause", "200us"],
+            // Fewer workers than the default and a pause: the machine is shared. 3 workers with
+            // 200us pauses made about 2 s of lock delay a minute on an idle machine, under the
+            // check's 3 s; 6 workers with 50us pauses make well over it.
+            args: &["-workers", "6", "-pause", "50us"],
             audit: "locks",
             required: &[("LockContention", Some("main.contendedCounter"))],
             optional: &[("LockContention", Some("main.syncMapChurn"))],
