@@ -624,6 +624,8 @@ async fn reconcile_inner<K: AuditKind>(
         targets = outcome.report.targets.len(),
         findings = outcome.report.findings.len(),
         seconds = outcome.report.duration_seconds,
+        full_dumps = outcome.report.full_dumps.taken,
+        full_dumps_deferred = outcome.report.full_dumps.deferred,
         "audit complete"
     );
     Ok(Action::requeue(cfg.interval))

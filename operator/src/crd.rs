@@ -167,6 +167,12 @@ pub struct ChecksSpec {
     #[serde(default = "default_trend_window")]
     #[x_kube(validation = Rule::new("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) > duration('0s')").message("trendWindow must be a positive duration such as 1h"))]
     pub trend_window: String,
+    /// Longest a target goes without a `goroutine?debug=2` dump (it stops the world in the target)
+    /// while its debug=1 profile shows no blocked site new or grown since a dump that found nothing.
+    /// `0s` takes a dump every audit. Default 30m.
+    #[serde(default = "default_full_dump_max_age")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')").message("fullDumpMaxAge must be a duration such as 30m, or 0s"))]
+    pub full_dump_max_age: String,
     #[serde(default)]
     pub goroutine_leak: GoroutineLeakCheck,
     /// Name of a ConfigMap (in the audit's namespace; for a ClusterGoHealthAudit, the operator's) whose
@@ -196,10 +202,15 @@ fn default_trend_window() -> String {
     "1h".into()
 }
 
+fn default_full_dump_max_age() -> String {
+    "30m".into()
+}
+
 impl Default for ChecksSpec {
     fn default() -> Self {
         ChecksSpec {
             trend_window: default_trend_window(),
+            full_dump_max_age: default_full_dump_max_age(),
             goroutine_leak: Default::default(),
             benign_sites_config_map: None,
             proven_goroutine_leak: Default::default(),

@@ -1,7 +1,7 @@
 //! One audit cycle: [`due`] decides whether to run; [`run`] reads what the audit references
 //! (dereference), scrapes its targets (I/O), then evaluates (pure). Everything it returns is plain data.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -9,6 +9,7 @@ use futures::future::join_all;
 use kube::Client;
 
 use gohealth_core::diagnose::by_workload::by_workload;
+use gohealth_core::diagnose::dump_schedule::DumpBaseline;
 use gohealth_core::diagnose::merge_seen;
 use gohealth_core::scrape_error::ScrapeError;
 
@@ -103,8 +104,24 @@ pub async fn run(
     // scrape and evaluate: each target is evaluated as soon as its scrape completes, so the audit
     // holds the snapshots in flight, not one per target; a window of scrapes (twice the operator-wide
     // concurrency) exists at a time, the rest are not even started.
-    let plans: Vec<ScrapePlan> =
-        targets.iter().map(|t| plan_for(cfg, &state.last_leak_fetch, &t.target.key(), now_secs)).collect();
+    let plans: Vec<ScrapePlan> = targets
+        .iter()
+        .map(|t| {
+            let key = t.target.key();
+            let baseline = state.history.ring(&key).and_then(|r| r.dump_baseline());
+            plan_for(cfg, &state.last_leak_fetch, baseline, &key, now_secs)
+        })
+        .collect();
+    // The control plane is scraped while the pods' results update the history: its targets' dump
+    // baselines are taken out first (every ring that is not a selected pod's).
+    let pod_keys: HashSet<String> = targets.iter().map(|t| t.target.key()).collect();
+    let cp_baselines: HashMap<String, DumpBaseline> = state
+        .history
+        .rings()
+        .filter(|(k, _)| !pod_keys.contains(*k))
+        .filter_map(|(k, r)| Some((k.to_string(), r.dump_baseline()?.clone())))
+        .collect();
+    drop(pod_keys);
     let collector = &collector;
     let pods = &targets;
     // Items are indices, not references: a stream of borrowed items trips the compiler's
@@ -148,14 +165,18 @@ pub async fn run(
             }
         }
     };
+    let last_leak_fetch = &state.last_leak_fetch;
     let ((), cp_scraped) = futures::future::join(
         evaluated,
-        scrape_control_plane(client, limiter, audit, cfg, control_plane, &state.last_leak_fetch, now_secs),
+        scrape_control_plane(client, limiter, audit, cfg, control_plane, &|key: &str| {
+            plan_for(cfg, last_leak_fetch, cp_baselines.get(key), key, now_secs)
+        }),
     )
     .await;
     for (j, scraped) in cp_scraped.into_iter().enumerate() {
         evaluation.add(targets.len() + j, scraped, &mut state.history);
     }
+    let full_dumps = evaluation.full_dumps();
     let (findings, reports) = evaluation.finish(&mut state.history, &mut state.last_leak_fetch);
     let workloads: HashMap<String, String> =
         targets.iter().filter_map(|t| Some((t.target.key(), workload_of(&t.pod)?))).collect();
@@ -196,6 +217,7 @@ pub async fn run(
             targets: reports,
             findings,
             admission,
+            full_dumps,
         },
         conditions,
     }
@@ -229,8 +251,7 @@ async fn scrape_control_plane(
     audit: &AuditRef<'_>,
     cfg: &AuditConfig,
     control_plane: ControlPlane,
-    last_leak_fetch: &HashMap<String, i64>,
-    now_secs: i64,
+    plan_of: &(dyn Fn(&str) -> ScrapePlan + Sync),
 ) -> Vec<Scraped> {
     let Some(cp) = &cfg.control_plane else { return Vec::new() };
     let mut targets = control_plane.targets;
@@ -267,7 +288,7 @@ async fn scrape_control_plane(
             Ok((api, other))
         });
     let jobs = targets.iter().map(|t| {
-        let plan = plan_for(cfg, last_leak_fetch, &t.target.key(), now_secs);
+        let plan = plan_of(&t.target.key());
         let components = &components;
         async move {
             let (api, other) = components.as_ref().map_err(|e| (e.clone(), None))?;
@@ -293,12 +314,22 @@ async fn scrape_control_plane(
         .collect()
 }
 
-/// What to fetch from one target: the profiles the enabled checks need, and the goroutineleak profile
-/// when its own interval has elapsed for that target.
-fn plan_for(cfg: &AuditConfig, last_leak_fetch: &HashMap<String, i64>, key: &str, now_secs: i64) -> ScrapePlan {
+/// What to fetch from one target: the profiles the enabled checks need, the goroutineleak profile
+/// when its own interval has elapsed for that target, and debug=2 unless the target's last dump may
+/// stand for it (`baseline`, when still fresh).
+fn plan_for(
+    cfg: &AuditConfig,
+    last_leak_fetch: &HashMap<String, i64>,
+    baseline: Option<&DumpBaseline>,
+    key: &str,
+    now_secs: i64,
+) -> ScrapePlan {
     let leak_interval = i64::try_from(cfg.checks.proven_goroutine_leak.interval.as_secs()).unwrap_or(i64::MAX);
     let leak_due = last_leak_fetch.get(key).is_none_or(|last| now_secs - last >= leak_interval);
-    ScrapePlan::from_checks(&cfg.checks, leak_due)
+    ScrapePlan {
+        defer_dump: baseline.filter(|b| b.fresh_at(now_secs)).cloned(),
+        ..ScrapePlan::from_checks(&cfg.checks, leak_due)
+    }
 }
 
 /// A 401/403 from a component names the permission the operator's token lacks.

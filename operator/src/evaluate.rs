@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use gohealth_core::diagnose::config::ChecksConfig;
+use gohealth_core::diagnose::dump_schedule::DumpBaseline;
 use gohealth_core::diagnose::history::{History, TargetHistoryRing};
 use gohealth_core::diagnose::{diagnose, panic_restarts, scrape_failed};
 use gohealth_core::finding::{Finding, TargetRef};
@@ -11,7 +12,7 @@ use gohealth_core::scrape_error::ScrapeError;
 use gohealth_core::snapshot::Snapshot;
 use gohealth_core::target::ContainerRestarts;
 
-use crate::report::TargetReport;
+use crate::report::{FullDumps, TargetReport};
 
 /// What scraping one target gave.
 #[derive(Debug)]
@@ -48,11 +49,12 @@ pub struct Evaluation<'a> {
     done: Vec<(usize, Vec<Finding>, TargetReport)>,
     /// Targets whose goroutineleak profile was fetched (their clock restarts at `now_secs`).
     leak_fetched: Vec<String>,
+    full_dumps: FullDumps,
 }
 
 impl<'a> Evaluation<'a> {
     pub fn new(checks: &'a ChecksConfig, now_secs: i64) -> Evaluation<'a> {
-        Evaluation { checks, now_secs, done: Vec::new(), leak_fetched: Vec::new() }
+        Evaluation { checks, now_secs, done: Vec::new(), leak_fetched: Vec::new(), full_dumps: FullDumps::default() }
     }
 
     /// Evaluates one target; `position` orders the output as if the targets had come in that order.
@@ -66,6 +68,15 @@ impl<'a> Evaluation<'a> {
                 let empty = TargetHistoryRing::new(1);
                 let ring = history.ring(&key).unwrap_or(&empty);
                 found.extend(diagnose(&s.target, &snap, ring, checks));
+                // A deferred dump keeps the baseline of the dump it stands for.
+                if snap.full_dump_deferred.is_some() {
+                    self.full_dumps.deferred += 1;
+                } else {
+                    if snap.goroutines_full.is_some() {
+                        self.full_dumps.taken += 1;
+                    }
+                    history.set_dump_baseline(&key, DumpBaseline::after(&snap, &found, checks));
+                }
                 if snap.leaks.is_some() {
                     self.leak_fetched.push(key);
                 }
@@ -94,6 +105,11 @@ impl<'a> Evaluation<'a> {
         let distinct: BTreeSet<String> = found.iter().map(Finding::key).collect();
         report.findings = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
         self.done.push((position, found, report));
+    }
+
+    /// debug=2 dumps taken and deferred so far.
+    pub fn full_dumps(&self) -> FullDumps {
+        self.full_dumps
     }
 
     /// Findings and reports in target order; `history` and `last_leak_fetch` pruned to the targets seen.
@@ -173,6 +189,36 @@ mod tests {
         assert!(findings.iter().any(|f| f.check == CheckId::ScrapeFailed));
         assert_eq!(leak_clock.get("ns/a"), Some(&100), "a goroutineleak fetch restarts the clock");
         assert!(!leak_clock.contains_key("ns/gone") && history.ring("ns/gone").is_none(), "gone targets are pruned");
+    }
+
+    #[test]
+    fn a_quiet_dump_leaves_a_baseline_that_deferred_audits_keep_and_findings_clear() {
+        let mut history = History::default();
+        let mut leak_clock = HashMap::new();
+        let checks = ChecksConfig::default();
+        let quiet = GoroutineProfile { total: 12, ..Default::default() };
+        let snap = |at: i64, full: bool, deferred: Option<i64>| Snapshot {
+            at,
+            goroutines: Some(quiet.clone()),
+            goroutines_full: full.then(|| quiet.clone()),
+            full_dump_deferred: deferred,
+            ..Default::default()
+        };
+        let mut audit = |s: Snapshot, containers: Vec<ContainerRestarts>| {
+            let scraped = vec![Scraped { target: target("a"), containers, result: Ok(("u".into(), s)) }];
+            let mut e = Evaluation::new(&checks, 0);
+            for (i, s) in scraped.into_iter().enumerate() {
+                e.add(i, s, &mut history);
+            }
+            let dumps = e.full_dumps();
+            e.finish(&mut history, &mut leak_clock);
+            (dumps, history.ring("ns/a").and_then(|r| r.dump_baseline()).map(|b| b.at))
+        };
+        assert_eq!(audit(snap(100, true, None), vec![]), (FullDumps { taken: 1, deferred: 0 }, Some(100)));
+        assert_eq!(audit(snap(160, false, Some(100)), vec![]), (FullDumps { taken: 0, deferred: 1 }, Some(100)));
+        assert_eq!(audit(snap(220, true, None), vec![]), (FullDumps { taken: 1, deferred: 0 }, Some(220)));
+        // No dump at all (e.g. over the goroutine cap): the next audit tries again.
+        assert_eq!(audit(snap(280, false, None), vec![]).1, None);
     }
 
     #[test]

@@ -39,4 +39,15 @@ pub struct AuditReport {
     /// All findings (status lists only the top ones).
     pub findings: Vec<Finding>,
     pub admission: Option<AdmissionStatus>,
+    /// goroutine?debug=2 dumps this audit took, and those it deferred (`fullDumpMaxAge`).
+    #[serde(default)]
+    pub full_dumps: FullDumps,
+}
+
+/// debug=2 dumps of one audit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FullDumps {
+    pub taken: u32,
+    pub deferred: u32,
 }

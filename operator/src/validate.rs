@@ -260,6 +260,8 @@ fn port_number(n: i64) -> Result<u16, InvalidSpec> {
 fn checks(spec: &ChecksSpec) -> Result<ChecksConfig, InvalidSpec> {
     Ok(ChecksConfig {
         trend_window: duration("spec.checks.trendWindow", &spec.trend_window)?,
+        full_dump_max_age: parse_go_duration(&spec.full_dump_max_age)
+            .map_err(|e| InvalidSpec::new("spec.checks.fullDumpMaxAge", e.to_string()))?,
         goroutine_leak: spec.goroutine_leak.clone(),
         proven_goroutine_leak: ProvenLeakConfig {
             enabled: spec.proven_goroutine_leak.enabled,

@@ -335,10 +335,10 @@ async fn hostile_targets_fail_typed_and_bounded_while_good_ones_complete() {
 
     let start = Instant::now();
     let outcomes: Vec<Outcome> = futures::future::join_all(targets.iter().map(|(name, ep)| {
-        let c = c.clone();
+        let (c, plan) = (c.clone(), &plan);
         async move {
             let t = Instant::now();
-            let result = c.scrape(ep, &plan).await;
+            let result = c.scrape(ep, plan).await;
             Outcome { name: name.clone(), result, elapsed: t.elapsed() }
         }
     }))

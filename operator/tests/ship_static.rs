@@ -51,6 +51,7 @@ fn exported() -> BTreeSet<String> {
         }],
         findings: vec![leak, plugin],
         admission: None,
+        full_dumps: Default::default(),
     };
     let mut audit = m.audit_series("ns", "a");
     m.set_interval(&mut audit, 60.0);

@@ -115,6 +115,12 @@ func loadProgram(root, name string) (*program, error) {
 		for f := range numFormats {
 			p.bodies[r][f] = nearest(numbered, r, rounds, f)
 		}
+		// debug=1 of this very moment, when the round has a dump but no debug=1 of its own.
+		if _, own := numbered[r][goroutineDebug1]; !own {
+			if d2, ok := numbered[r][goroutineDebug2]; ok {
+				p.bodies[r][goroutineDebug1] = debug1From(d2)
+			}
+		}
 		p.index[r] = renderIndex(&p.bodies[r])
 	}
 	if p.bodies[0][goroutineDebug1] == nil && p.bodies[0][goroutineDebug2] == nil {

@@ -37,8 +37,16 @@ func TestNearestRoundFillsMissingFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	for r, want := range map[int]int{1: 0, 3: 0, 4: 7, 6: 7} {
-		if &p.bodies[r][goroutineDebug1][0] != &p.bodies[want][goroutineDebug1][0] {
-			t.Errorf("round %d: debug=1 not taken from round %d", r, want)
+		if &p.bodies[r][goroutineProto][0] != &p.bodies[want][goroutineProto][0] {
+			t.Errorf("round %d: proto not taken from round %d", r, want)
+		}
+	}
+	// debug=1 is rendered from the round's own dump instead.
+	for r := range len(p.bodies) {
+		d1 := string(p.bodies[r][goroutineDebug1])
+		want := fmt.Sprintf("goroutine profile: total %d\n", goroutineCount(&[numFormats][]byte{goroutineDebug2: p.bodies[r][goroutineDebug2]}))
+		if !strings.HasPrefix(d1, want) {
+			t.Errorf("round %d: debug=1 starts %.40q, want %q", r, d1, want)
 		}
 	}
 	// diagnose/leaky: "last-" files count as the last round; it grows, so it is held there.
@@ -52,6 +60,46 @@ func TestNearestRoundFillsMissingFormats(t *testing.T) {
 	}
 	if strings.Contains(string(l.index[0]), "mutex") {
 		t.Errorf("index lists a profile the capture lacks:\n%s", l.index[0])
+	}
+}
+
+func TestDebug1FromADumpGroupsByFrames(t *testing.T) {
+	d2 := `goroutine 1 [chan receive, 5 minutes]:
+runtime.gopark(0x1?, 0x2?)
+	/go/src/runtime/proc.go:435 +0xce
+main.wait(...)
+	/app/main.go:10
+main.main()
+	/app/main.go:20 +0x25
+
+goroutine 7 [chan receive]:
+runtime.gopark(0x1?, 0x2?)
+	/go/src/runtime/proc.go:435 +0xce
+main.wait(...)
+	/app/main.go:10
+main.main()
+	/app/main.go:20 +0x25
+created by main.start in goroutine 1
+	/app/main.go:5 +0x3d
+
+goroutine 9 [running]:
+main.other()
+	/app/other.go:3 +0x1
+`
+	got := string(debug1From([]byte(d2)))
+	for _, want := range []string{
+		"goroutine profile: total 3\n",
+		"\n2 @ ",
+		"\tmain.wait+0x0\t/app/main.go:10\n",
+		"\n1 @ ",
+		"\tmain.other+0x0\t/app/other.go:3\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "main.start") {
+		t.Errorf("the creator is not a frame:\n%s", got)
 	}
 }
 

@@ -17,6 +17,10 @@ pub struct Snapshot {
     pub goroutines: Option<GoroutineProfile>,
     /// `goroutine?debug=2` (stops the world; only below the configured goroutine cap).
     pub goroutines_full: Option<GoroutineProfile>,
+    /// debug=2 was not taken on purpose: nothing in debug=1 changed since the dump taken at this time
+    /// (Unix seconds), whose audit found nothing (see `diagnose::dump_schedule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_dump_deferred: Option<i64>,
     /// `goroutineleak` (forces a GC; on its own interval).
     pub leaks: Option<GoroutineProfile>,
     /// MemStats from `heap?debug=1`.

@@ -44,6 +44,7 @@ pub(super) fn synthetic(targets: usize) -> AuditReport {
             Finding::new(CheckId::ScrapeFailed, Severity::Warning, "refused"),
         ],
         admission: Some(AdmissionStatus { source: "MirrorPod".into(), ..Default::default() }),
+        full_dumps: Default::default(),
     }
 }
 

@@ -9,13 +9,14 @@ use crate::scrape::endpoint::Endpoint;
 use crate::scrape::http::Collector;
 use crate::scrape::index::{PprofIndex, describe_body, parse_index};
 use gohealth_core::diagnose::config::ChecksConfig;
+use gohealth_core::diagnose::dump_schedule::DumpBaseline;
 use gohealth_core::scrape_error::ScrapeError;
 use gohealth_core::snapshot::Snapshot;
 use gohealth_pprof::model::{ContentionKind, ContentionProfile, GoroutineProfile, Profile};
 use gohealth_pprof::{ParseOptions, parse_with};
 
 /// Which profiles to fetch from each target in one audit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScrapePlan {
     /// `goroutine?debug=1`: the total and aggregated groups. The primary profile.
     pub goroutine_debug1: bool,
@@ -23,6 +24,9 @@ pub struct ScrapePlan {
     pub full_dump: bool,
     /// debug=2 only when the debug=1 total is below this.
     pub full_dump_cap: u64,
+    /// The target's last dump found nothing and is fresh: debug=2 is skipped when debug=1 shows no
+    /// counted site new or grown since (`dump_schedule`).
+    pub defer_dump: Option<DumpBaseline>,
     /// `goroutineleak?debug=1` (when the index lists it). Forces a GC in the target.
     pub leak_profile: bool,
     /// `heap?debug=1` for MemStats.
@@ -43,6 +47,7 @@ impl ScrapePlan {
                 || checks.goroutine_leak.enabled
                 || checks.ticker_loop_growth.enabled,
             full_dump_cap: checks.long_blocked_goroutines.max_goroutines_for_full_dump,
+            defer_dump: None,
             leak_profile: checks.proven_goroutine_leak.enabled && leak_profile_due,
             heap: checks.gc_pressure.enabled,
             mutex: checks.lock_contention.enabled,
@@ -56,6 +61,7 @@ impl ScrapePlan {
             goroutine_debug1: true,
             full_dump: true,
             full_dump_cap,
+            defer_dump: None,
             leak_profile: true,
             heap: true,
             mutex: true,
@@ -144,6 +150,10 @@ impl Collector {
                     "goroutine?debug=2 skipped: {total} goroutines >= cap {} (debug=2 stops the world)",
                     plan.full_dump_cap
                 ));
+            } else if let Some(b) =
+                plan.defer_dump.as_ref().filter(|b| snap.goroutines.as_ref().is_some_and(|g| b.covers(g)))
+            {
+                snap.full_dump_deferred = Some(b.at);
             } else if let Some(p) = self.secondary(endpoint, "goroutine?debug=2", Expect::Goroutine, &mut sec).await {
                 snap.goroutines_full = goroutine_or_note(p, "goroutine?debug=2", &mut sec.notes);
             }

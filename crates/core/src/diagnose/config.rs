@@ -1,7 +1,7 @@
 //! The checks' switches and thresholds, as the checks read them: every duration already parsed.
 //!
 //! The per-check threshold types are plain serde data that the operator's CRD embeds as they are
-//! (`spec.checks.<check>`); the durations (`trendWindow`, `provenGoroutineLeak.interval`) are strings in
+//! (`spec.checks.<check>`); the durations (`trendWindow`, `fullDumpMaxAge`, `provenGoroutineLeak.interval`) are strings in
 //! the CRD and become [`Duration`]s when the operator validates a spec, once.
 
 use std::time::Duration;
@@ -19,12 +19,17 @@ fn yes() -> bool {
 pub const DEFAULT_TREND_WINDOW: Duration = Duration::from_secs(3600);
 /// Default interval between goroutineleak fetches (each forces a GC in the target).
 pub const DEFAULT_PROVEN_LEAK_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+/// Default longest time a quiet target goes without a debug=2 dump (see `dump_schedule`).
+pub const DEFAULT_FULL_DUMP_MAX_AGE: Duration = Duration::from_secs(1800);
 
 /// Per-check configuration. Every check is on by default.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChecksConfig {
     /// How far back trend checks (growth, GC pressure) look.
     pub trend_window: Duration,
+    /// Longest a target goes without a debug=2 dump while nothing in its debug=1 profile changes;
+    /// zero takes one every audit.
+    pub full_dump_max_age: Duration,
     pub goroutine_leak: GoroutineLeakCheck,
     pub proven_goroutine_leak: ProvenLeakConfig,
     pub long_blocked_goroutines: LongBlockedCheck,
@@ -40,6 +45,7 @@ impl Default for ChecksConfig {
     fn default() -> Self {
         ChecksConfig {
             trend_window: DEFAULT_TREND_WINDOW,
+            full_dump_max_age: DEFAULT_FULL_DUMP_MAX_AGE,
             goroutine_leak: Default::default(),
             proven_goroutine_leak: Default::default(),
             long_blocked_goroutines: Default::default(),

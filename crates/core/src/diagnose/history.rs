@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::snapshot::Snapshot;
 
 use super::contention::lock_sites;
+use super::dump_schedule::DumpBaseline;
 use super::site::blocked_sites;
 
 /// Trend samples of one target, compact: "unixSeconds:goroutines[:numGC:forcedGC:site=count...]" entries.
@@ -252,6 +253,8 @@ impl Sample {
 pub struct TargetHistoryRing {
     samples: VecDeque<Sample>,
     capacity: usize,
+    /// The last debug=2 dump, while the next one may be deferred.
+    dump_baseline: Option<DumpBaseline>,
 }
 
 impl Default for TargetHistoryRing {
@@ -262,7 +265,7 @@ impl Default for TargetHistoryRing {
 
 impl TargetHistoryRing {
     pub fn new(capacity: usize) -> Self {
-        TargetHistoryRing { samples: VecDeque::new(), capacity: capacity.max(2) }
+        TargetHistoryRing { samples: VecDeque::new(), capacity: capacity.max(2), dump_baseline: None }
     }
 
     /// Keeps at most `capacity` samples from now on, dropping the oldest beyond it.
@@ -286,6 +289,10 @@ impl TargetHistoryRing {
         while self.samples.len() > self.capacity {
             self.samples.pop_front();
         }
+    }
+
+    pub fn dump_baseline(&self) -> Option<&DumpBaseline> {
+        self.dump_baseline.as_ref()
     }
 
     pub fn samples(&self) -> impl DoubleEndedIterator<Item = &Sample> + ExactSizeIterator {
@@ -405,6 +412,13 @@ impl History {
 
     pub fn is_empty(&self) -> bool {
         self.rings.is_empty()
+    }
+
+    /// Keeps what the target's last dump leaves for the next one (`None`: the next audit takes a dump).
+    pub fn set_dump_baseline(&mut self, key: &str, baseline: Option<DumpBaseline>) {
+        if let Some(ring) = self.rings.get_mut(key) {
+            ring.dump_baseline = baseline;
+        }
     }
 
     /// Drops targets that no longer exist.

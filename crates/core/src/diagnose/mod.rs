@@ -9,6 +9,7 @@ pub mod benign;
 pub mod by_workload;
 pub mod config;
 pub mod contention;
+pub mod dump_schedule;
 pub mod gc_pressure;
 pub mod goexit;
 pub mod goroutine_leak;
@@ -284,10 +285,13 @@ pub fn diagnose(
     let input = Input::new(target, snapshot, history, checks);
     let mut out = Vec::new();
     out.extend(proven_leak::check(&input));
-    out.extend(goexit::check(&input));
-    out.extend(ticker_loop::check(&input));
-    out.extend(goroutine_leak::check(&input));
-    out.extend(long_blocked::check(&input));
+    // A deferred dump keeps the verdict of the last one, which found nothing (`dump_schedule`).
+    if snapshot.full_dump_deferred.is_none() {
+        out.extend(goexit::check(&input));
+        out.extend(ticker_loop::check(&input));
+        out.extend(goroutine_leak::check(&input));
+        out.extend(long_blocked::check(&input));
+    }
     out.extend(contention::check(&input));
     out.extend(gc_pressure::check(&input));
     out.extend(growth::check(&input));

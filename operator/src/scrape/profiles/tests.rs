@@ -262,3 +262,39 @@ async fn leak_profile_failure_still_counts_the_forced_gc() {
         snap.notes
     );
 }
+
+#[tokio::test]
+async fn debug2_deferred_while_debug1_shows_nothing_new_since_a_quiet_dump() {
+    let mut checks = ChecksConfig::default();
+    for min in [
+        &mut checks.goroutine_leak.min_goroutines,
+        &mut checks.long_blocked_goroutines.min_goroutines,
+        &mut checks.ticker_loop_growth.min_goroutines,
+        &mut checks.goexit_in_defer.min_goroutines,
+    ] {
+        *min = 1;
+    }
+    let s = serve(pprof_route("go1.27")).await;
+    let first = collector().scrape(&endpoint(s.addr), &ScrapePlan::everything(10_000)).await.unwrap();
+    let baseline = DumpBaseline::after(&first, &[], &checks).expect("a dump without findings");
+
+    let s = serve(pprof_route("go1.27")).await;
+    let plan = ScrapePlan { defer_dump: Some(baseline.clone()), ..ScrapePlan::everything(10_000) };
+    let snap = collector().scrape(&endpoint(s.addr), &plan).await.unwrap();
+    assert!(!s.paths().iter().any(|p| p.contains("goroutine?debug=2")), "{:?}", s.paths());
+    assert_eq!(snap.full_dump_deferred, Some(baseline.at));
+    assert!(snap.goroutines_full.is_none() && snap.goroutines.is_some());
+    assert!(snap.notes.is_empty(), "{:?}", snap.notes);
+
+    // A baseline from a moment with no blocked goroutines: every blocked site now is new.
+    let empty = Snapshot {
+        goroutines: Some(GoroutineProfile { total: 0, groups: Default::default(), leak_profile: false }),
+        ..first.clone()
+    };
+    let stale = DumpBaseline::after(&empty, &[], &checks).unwrap();
+    let s = serve(pprof_route("go1.27")).await;
+    let plan = ScrapePlan { defer_dump: Some(stale), ..ScrapePlan::everything(10_000) };
+    let snap = collector().scrape(&endpoint(s.addr), &plan).await.unwrap();
+    assert!(s.paths().iter().any(|p| p.contains("goroutine?debug=2")));
+    assert!(snap.goroutines_full.is_some() && snap.full_dump_deferred.is_none());
+}
