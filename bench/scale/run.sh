@@ -6,7 +6,8 @@
 # Env:   GOHEALTH_BIN (default target/release/gohealth, built or brought up to date), SCALE_STEPS ("1000 5000 10000"),
 #        SCALE_INTERVAL (the big audit's interval, default 60s), SCALE_ROUNDS (audits measured per step, 2),
 #        SCALE_SERVE (replay, the default, or fleet), SCALE_MIX (replay's -mix, default its own),
-#        SCALE_STEP (replay's -step: time per capture round, default 30s), SCALE_HOSTILE=0 (replay: no hostile pods).
+#        SCALE_STEP (replay's -step: time per capture round, default 30s), SCALE_HOSTILE=0 (replay: no hostile pods),
+#        SCALE_FULL_DUMP_MAX_AGE (the big audit's spec.checks.fullDumpMaxAge, default 30m; 0s: a dump every audit).
 #
 # The pods are Pod objects on a local apiserver (e2e/controlplane) marked Running with loopback IPs
 # 127.1.x.y (bench/scale/pods.py); no kubelet runs them. Behind every IP, on 0.0.0.0, 98 % of the pods
@@ -24,7 +25,7 @@
 # apiserver; the small audit's requests included), status bytes, gohealth_* metric series, the small
 # audit's time beside the big one (median of those that ran entirely inside a big audit) against alone,
 # and the 1-minute load average, then the serving mode and the CPU seconds per audit of every program
-# serving the pods (replay or fleet, hostile ones included). Idle RSS is measured before any audit exists.
+# serving the pods (replay or fleet, hostile ones included), and the goroutine?debug=2 dumps taken per audit. Idle RSS is measured before any audit exists.
 set -euo pipefail
 
 # shellcheck source=../lib.sh
@@ -97,9 +98,10 @@ spec:
   selector: {matchLabels: {scale: "$2"}}
   interval: $3
   pprof: {timeout: 5s}
+  checks: {fullDumpMaxAge: ${SCALE_FULL_DUMP_MAX_AGE:-30m}}
 EOF
 }
-completions() { # audit name -> "targets seconds" per completed audit, in order
+completions() { # audit name -> "targets seconds dumps deferred" per completed audit, in order
     python3 - "$OUT/operator.log" "scale/$1" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
@@ -109,7 +111,7 @@ for line in open(sys.argv[1]):
         continue
     f = e.get("fields", e)
     if f.get("message") == "audit complete" and f.get("audit") == sys.argv[2]:
-        print(f.get("targets"), f.get("seconds"))
+        print(f.get("targets"), f.get("seconds"), f.get("full_dumps", 0), f.get("full_dumps_deferred", 0))
 PY
 }
 beside() { # N: median seconds of the small audits that ran while a big audit of N targets was running ("nan": none did)
@@ -164,7 +166,7 @@ log "small audit alone: ${small_alone}s"
 
 audit big big "$INTERVAL"
 have=0
-echo "n,audit_s,cpu_s_per_audit,cpu_ms_per_target,peak_rss_mib,steady_rss_mib,api_requests_per_audit,status_bytes,metric_series,small_beside_s,small_beside_audits,small_alone_s,threads,fds,load1,serve,serve_cpu_s_per_audit" >"$OUT/results.csv"
+echo "n,audit_s,cpu_s_per_audit,cpu_ms_per_target,peak_rss_mib,steady_rss_mib,api_requests_per_audit,status_bytes,metric_series,small_beside_s,small_beside_audits,small_alone_s,threads,fds,load1,serve,serve_cpu_s_per_audit,dumps_per_audit" >"$OUT/results.csv"
 for n in $STEPS; do
     t0=$(date +%s)
     pods big "$have" "$((n - have))" "$PORTS" web
@@ -180,6 +182,8 @@ for n in $STEPS; do
     s1=$(serve_cpu_s)
     r1=$(requests)
     secs=$(completions big | awk -v t="$n" '$1 == t {print $2}' | tail -n "$ROUNDS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    # debug=2 dumps taken per audit over the window (the rest were deferred: fullDumpMaxAge).
+    dumps=$(completions big | awk -v t="$n" '$1 == t {print $3}' | tail -n "$ROUNDS" | awk '{s += $1} END {printf "%.0f", s / NR}')
     # Only the small audits that ran entirely inside a big one count as beside it.
     read -r small_beside small_beside_n < <(beside "$n")
     peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$OP/status")
@@ -190,14 +194,14 @@ for n in $STEPS; do
     fds=$(find "/proc/$OP/fd" -mindepth 1 -maxdepth 1 | wc -l)
     # CPU and requests over the window; the small audit's share (2 targets every 10 s) is included.
     load1=$(cut -d' ' -f1 /proc/loadavg)
-    python3 - "$n" "$secs" "$c0" "$c1" "$ROUNDS" "$peak" "$rss" "$r0" "$r1" "$status_bytes" "$series" "$small_beside" "$small_beside_n" "$small_alone" "$threads" "$fds" "$load1" "$SERVE" "$s0" "$s1" >>"$OUT/results.csv" <<'PY'
+    python3 - "$n" "$secs" "$c0" "$c1" "$ROUNDS" "$peak" "$rss" "$r0" "$r1" "$status_bytes" "$series" "$small_beside" "$small_beside_n" "$small_alone" "$threads" "$fds" "$load1" "$SERVE" "$s0" "$s1" "$dumps" >>"$OUT/results.csv" <<'PY'
 import sys
-n, secs, c0, c1, rounds, peak, rss, r0, r1, sb, series, small, small_n, alone, threads, fds, load1, serve, s0, s1 = sys.argv[1:]
+n, secs, c0, c1, rounds, peak, rss, r0, r1, sb, series, small, small_n, alone, threads, fds, load1, serve, s0, s1, dumps = sys.argv[1:]
 n, rounds = int(n), int(rounds)
 cpu = (float(c1) - float(c0)) / rounds
 print(f"{n},{float(secs):.2f},{cpu:.2f},{cpu * 1000 / n:.2f},{int(peak) / 1024:.1f},{int(rss) / 1024:.1f},"
       f"{(float(r1) - float(r0)) / rounds:.0f},{sb},{series},{float(small):.3f},{small_n},{float(alone):.3f},{threads},{fds},{load1},"
-      f"{serve},{(float(s1) - float(s0)) / rounds:.2f}")
+      f"{serve},{(float(s1) - float(s0)) / rounds:.2f},{dumps}")
 PY
     log "$(tail -n 1 "$OUT/results.csv")"
 done
