@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use gohealth_core::diagnose::config::ChecksConfig;
-use gohealth_core::diagnose::dump_schedule::DumpBaseline;
+use gohealth_core::diagnose::dump_schedule::{DUMP_CHECKS, DumpBaseline};
 use gohealth_core::diagnose::history::{History, TargetHistoryRing};
 use gohealth_core::diagnose::{diagnose, panic_restarts, scrape_failed};
 use gohealth_core::finding::{Finding, TargetRef};
@@ -68,9 +68,13 @@ impl<'a> Evaluation<'a> {
                 let empty = TargetHistoryRing::new(1);
                 let ring = history.ring(&key).unwrap_or(&empty);
                 found.extend(diagnose(&s.target, &snap, ring, checks));
-                // A deferred dump keeps the baseline of the dump it stands for.
+                // A deferred dump keeps the baseline of the dump it stands for, unless a dump check
+                // found something without it (a goroutineleak profile fetched this audit).
                 if snap.full_dump_deferred.is_some() {
                     self.full_dumps.deferred += 1;
+                    if found.iter().any(|f| DUMP_CHECKS.contains(&f.check)) {
+                        history.set_dump_baseline(&key, None);
+                    }
                 } else {
                     if snap.goroutines_full.is_some() {
                         self.full_dumps.taken += 1;
@@ -217,6 +221,18 @@ mod tests {
         assert_eq!(audit(snap(100, true, None), vec![]), (FullDumps { taken: 1, deferred: 0 }, Some(100)));
         assert_eq!(audit(snap(160, false, Some(100)), vec![]), (FullDumps { taken: 0, deferred: 1 }, Some(100)));
         assert_eq!(audit(snap(220, true, None), vec![]), (FullDumps { taken: 1, deferred: 0 }, Some(220)));
+        // A goroutineleak profile fetched in a deferred audit proves a leak: the next audit takes a dump.
+        let leaked = gohealth_pprof::model::GoroutineGroup {
+            count: 3,
+            frames: vec![gohealth_pprof::model::Frame::new("main.stuck", "/app/main.go", 7)].into(),
+            ..Default::default()
+        };
+        let proven = Snapshot {
+            leaks: Some(GoroutineProfile { total: 3, groups: vec![leaked].into(), leak_profile: true }),
+            ..snap(250, false, Some(220))
+        };
+        assert_eq!(audit(proven, vec![]), (FullDumps { taken: 0, deferred: 1 }, None));
+        assert_eq!(audit(snap(260, true, None), vec![]).1, Some(260));
         // No dump at all (e.g. over the goroutine cap): the next audit tries again.
         assert_eq!(audit(snap(280, false, None), vec![]).1, None);
     }
