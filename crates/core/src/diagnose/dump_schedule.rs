@@ -83,11 +83,14 @@ impl DumpBaseline {
     }
 }
 
-/// Blocked sites with at least `min_count` goroutines, by hash.
+/// Blocked sites with at least `min_count` goroutines, by hash, in a list of its own length: every
+/// target keeps one. (Collected from `into_iter()`, the list would reuse the allocation of all the
+/// blocked sites, about 10 KiB for a large program, 100 MiB at 10,000 targets.)
 fn counted_sites(profile: &GoroutineProfile, min_count: u64) -> Vec<(u32, u64)> {
-    let mut sites: Vec<(u32, u64)> =
-        blocked_sites(profile).into_iter().filter(|s| s.count >= min_count).map(|s| (s.hash, s.count)).collect();
+    let all = blocked_sites(profile);
+    let mut sites: Vec<(u32, u64)> = all.iter().filter(|s| s.count >= min_count).map(|s| (s.hash, s.count)).collect();
     sites.sort_unstable();
+    sites.shrink_to_fit();
     sites
 }
 

@@ -117,3 +117,16 @@ fn min_goroutines_of_the_enabled_checks_sets_the_counted_sites() {
     assert!(b.covers(&debug1(99, 3)));
     assert!(!b.covers(&debug1(100, 3)));
 }
+
+#[test]
+fn a_baseline_holds_only_the_sites_it_counts() {
+    // 60 blocked sites, 2 of them with 10 goroutines or more.
+    let mut groups: Vec<GoroutineGroup> = (0..58).map(|i| parked(2, &format!("main.idle{i}"), 100 + i)).collect();
+    groups.push(parked(50, "main.worker", 10));
+    groups.push(parked(12, "main.small", 20));
+    let d1 = profile(groups);
+    let s = Snapshot { at: T0, goroutines: Some(d1.clone()), goroutines_full: Some(d1), ..Default::default() };
+    let b = DumpBaseline::after(&s, &[], &ChecksConfig::default()).unwrap();
+    assert_eq!(b.sites.len(), 2);
+    assert!(b.sites.capacity() <= 2, "capacity {}", b.sites.capacity());
+}
