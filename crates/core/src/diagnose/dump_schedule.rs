@@ -25,6 +25,12 @@ pub const DUMP_CHECKS: [CheckId; 5] = [
     CheckId::ProvenGoroutineLeak,
 ];
 
+/// Below this wait threshold every audit takes a dump. The runtime can print a few minutes of wait
+/// on goroutines that woke seconds ago (it stamps the wait start with a stale GC cycle start, and a GC
+/// runs at least every 2 minutes); the checks tell those apart by dumps in which the same site shows
+/// no minutes, so they need one every audit.
+pub const MIN_DEFERRING_WAIT_MINUTES: u64 = 5;
+
 /// What a dump without findings leaves for deciding on the next one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DumpBaseline {
@@ -41,18 +47,22 @@ pub struct DumpBaseline {
 
 impl DumpBaseline {
     /// The baseline an audit leaves, or `None` when the next audit must take a dump: no dump or no
-    /// debug=1 profile this time, a finding of a [`DUMP_CHECKS`] check, or deferral switched off
-    /// (`fullDumpMaxAge: 0s`).
+    /// debug=1 profile this time, a finding of a [`DUMP_CHECKS`] check, a wait threshold under
+    /// [`MIN_DEFERRING_WAIT_MINUTES`], or deferral switched off (`fullDumpMaxAge: 0s`).
     pub fn after(snapshot: &Snapshot, findings: &[Finding], checks: &ChecksConfig) -> Option<DumpBaseline> {
         let max_age = i64::try_from(checks.full_dump_max_age.as_secs()).unwrap_or(i64::MAX);
-        if max_age == 0 || findings.iter().any(|f| DUMP_CHECKS.contains(&f.check)) {
+        let threshold = wait_threshold_minutes(checks);
+        if max_age == 0
+            || threshold.is_some_and(|t| t < MIN_DEFERRING_WAIT_MINUTES)
+            || findings.iter().any(|f| DUMP_CHECKS.contains(&f.check))
+        {
             return None;
         }
         let (full, debug1) = (snapshot.goroutines_full.as_ref()?, snapshot.goroutines.as_ref()?);
         let min_count = min_site_count(checks);
         let at = snapshot.at;
         let mut due_by = at.saturating_add(max_age);
-        if let Some(threshold) = wait_threshold_minutes(checks) {
+        if let Some(threshold) = threshold {
             // A goroutine that waited `w` minutes at the dump shows the threshold `threshold - w`
             // minutes later: its wait started at a fixed time, and minutes only grow.
             for g in full.groups.iter().filter(|g| g.count() > 0 && block_kind(g).is_blocked()) {
