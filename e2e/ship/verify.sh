@@ -103,7 +103,7 @@ args_accepted() {
     < <(python3 "$HERE/chart_facts.py" operator-args "$rendered")) || return 1
   mapfile -t argv <<<"$args"
   echo "gohealth ${argv[*]}"
-  target/debug/gohealth "${argv[@]}" --help >/dev/null
+  "${CARGO_TARGET_DIR:-target}/debug/gohealth" "${argv[@]}" --help >/dev/null
 }
 render --set operator.perTargetMetrics=false --set operator.maxTargetSeries=10 >"$WORK/chart-flags.yaml" 2>/dev/null
 check binary.accepts-chart-args args_accepted "$WORK/chart.yaml"
