@@ -114,14 +114,16 @@ pub async fn run(
         .collect();
     // The control plane is scraped while the pods' results update the history: its targets' dump
     // baselines are taken out first (every ring that is not a selected pod's).
-    let pod_keys: HashSet<String> = targets.iter().map(|t| t.target.key()).collect();
-    let cp_baselines: HashMap<String, DumpBaseline> = state
-        .history
-        .rings()
-        .filter(|(k, _)| !pod_keys.contains(*k))
-        .filter_map(|(k, r)| Some((k.to_string(), r.dump_baseline()?.clone())))
-        .collect();
-    drop(pod_keys);
+    let mut cp_baselines: HashMap<String, DumpBaseline> = HashMap::new();
+    if cfg.control_plane.is_some() {
+        let pod_keys: HashSet<String> = targets.iter().map(|t| t.target.key()).collect();
+        cp_baselines = state
+            .history
+            .rings()
+            .filter(|(k, _)| !pod_keys.contains(*k))
+            .filter_map(|(k, r)| Some((k.to_string(), r.dump_baseline()?.clone())))
+            .collect();
+    }
     let collector = &collector;
     let pods = &targets;
     // Items are indices, not references: a stream of borrowed items trips the compiler's

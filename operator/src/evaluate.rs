@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use gohealth_core::diagnose::config::ChecksConfig;
-use gohealth_core::diagnose::dump_schedule::{DUMP_CHECKS, DumpBaseline};
+use gohealth_core::diagnose::dump_schedule::DumpBaseline;
 use gohealth_core::diagnose::history::{History, TargetHistoryRing};
 use gohealth_core::diagnose::{diagnose, panic_restarts, scrape_failed};
 use gohealth_core::finding::{Finding, TargetRef};
@@ -68,19 +68,13 @@ impl<'a> Evaluation<'a> {
                 let empty = TargetHistoryRing::new(1);
                 let ring = history.ring(&key).unwrap_or(&empty);
                 found.extend(diagnose(&s.target, &snap, ring, checks));
-                // A deferred dump keeps the baseline of the dump it stands for, unless a dump check
-                // found something without it (a goroutineleak profile fetched this audit).
                 if snap.full_dump_deferred.is_some() {
                     self.full_dumps.deferred += 1;
-                    if found.iter().any(|f| DUMP_CHECKS.contains(&f.check)) {
-                        history.set_dump_baseline(&key, None);
-                    }
-                } else {
-                    if snap.goroutines_full.is_some() {
-                        self.full_dumps.taken += 1;
-                    }
-                    history.set_dump_baseline(&key, DumpBaseline::after(&snap, &found, checks));
+                } else if snap.goroutines_full.is_some() {
+                    self.full_dumps.taken += 1;
                 }
+                let next = DumpBaseline::next(ring.dump_baseline(), &snap, &found, checks);
+                history.set_dump_baseline(&key, next);
                 if snap.leaks.is_some() {
                     self.leak_fetched.push(key);
                 }

@@ -114,8 +114,9 @@ fn replay(dir: &Path, checks: &ChecksConfig, scale: i64) -> (usize, usize) {
         let got = diagnose(&t, &s, scheduled.ring(&t.key()).unwrap(), checks);
         if defer.is_none() {
             dumps += 1;
-            scheduled.set_dump_baseline(&t.key(), DumpBaseline::after(&s, &got, checks));
         }
+        let next = DumpBaseline::next(scheduled.ring(&t.key()).and_then(|r| r.dump_baseline()), &s, &got, checks);
+        scheduled.set_dump_baseline(&t.key(), next);
         assert_eq!(
             keys(&got),
             keys(&want),

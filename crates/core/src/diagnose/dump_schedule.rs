@@ -76,6 +76,21 @@ impl DumpBaseline {
         Some(DumpBaseline { at, due_by, sites: counted_sites(debug1, min_count), min_count })
     }
 
+    /// The baseline a target keeps after an audit: a deferred dump keeps `previous`, unless a dump
+    /// check found something without it (a goroutineleak profile); a dump leaves [`Self::after`];
+    /// no dump at all (over the goroutine cap, failed) leaves none.
+    pub fn next(
+        previous: Option<&DumpBaseline>,
+        snapshot: &Snapshot,
+        findings: &[Finding],
+        checks: &ChecksConfig,
+    ) -> Option<DumpBaseline> {
+        if snapshot.full_dump_deferred.is_none() {
+            return DumpBaseline::after(snapshot, findings, checks);
+        }
+        previous.filter(|_| !findings.iter().any(|f| DUMP_CHECKS.contains(&f.check))).cloned()
+    }
+
     /// Whether the dump may still be deferred at `now` (before the debug=1 profile is known).
     pub fn fresh_at(&self, now: i64) -> bool {
         now < self.due_by
