@@ -147,7 +147,9 @@ async fn replicas_share_audits_and_lose_nothing_when_one_dies() {
     // 2. The owner of `slow` is killed while it audits `slow`.
     let victim = owner(&format!("{NS}/slow"), &three);
     let survivors: Vec<String> = three.iter().filter(|m| **m != victim).cloned().collect();
-    let before = get_audit(&client, NS, "slow").await;
+    // The leak is named once the leaky program holds 100 senders (5 s at 20/s): the first audit can
+    // come sooner, so wait for the finding the handover must keep.
+    let before = wait_for_audit(&client, NS, "slow", Duration::from_secs(60), |o| leak_first_seen(o).is_some()).await;
     let samples_before = history_samples(&before, "slow-app");
     let first_seen = leak_first_seen(&before).expect("slow's leak finding before the kill");
     let audited_slow =
