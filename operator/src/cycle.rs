@@ -114,16 +114,17 @@ pub async fn run(
         .collect();
     // The control plane is scraped while the pods' results update the history: its targets' dump
     // baselines are taken out first (every ring that is not a selected pod's).
-    let mut cp_baselines: HashMap<String, DumpBaseline> = HashMap::new();
-    if cfg.control_plane.is_some() {
+    let cp_baselines: HashMap<String, DumpBaseline> = if cfg.control_plane.is_some() {
         let pod_keys: HashSet<String> = targets.iter().map(|t| t.target.key()).collect();
-        cp_baselines = state
+        state
             .history
             .rings()
             .filter(|(k, _)| !pod_keys.contains(*k))
             .filter_map(|(k, r)| Some((k.to_string(), r.dump_baseline()?.clone())))
-            .collect();
-    }
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let collector = &collector;
     let pods = &targets;
     // Items are indices, not references: a stream of borrowed items trips the compiler's

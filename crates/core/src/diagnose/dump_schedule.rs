@@ -31,6 +31,10 @@ pub const DUMP_CHECKS: [CheckId; 5] = [
 /// no minutes, so they need one every audit.
 pub const MIN_DEFERRING_WAIT_MINUTES: u64 = 5;
 
+fn any_dump_finding(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| DUMP_CHECKS.contains(&f.check))
+}
+
 /// What a dump without findings leaves for deciding on the next one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DumpBaseline {
@@ -52,10 +56,7 @@ impl DumpBaseline {
     pub fn after(snapshot: &Snapshot, findings: &[Finding], checks: &ChecksConfig) -> Option<DumpBaseline> {
         let max_age = i64::try_from(checks.full_dump_max_age.as_secs()).unwrap_or(i64::MAX);
         let threshold = wait_threshold_minutes(checks);
-        if max_age == 0
-            || threshold.is_some_and(|t| t < MIN_DEFERRING_WAIT_MINUTES)
-            || findings.iter().any(|f| DUMP_CHECKS.contains(&f.check))
-        {
+        if max_age == 0 || threshold.is_some_and(|t| t < MIN_DEFERRING_WAIT_MINUTES) || any_dump_finding(findings) {
             return None;
         }
         let (full, debug1) = (snapshot.goroutines_full.as_ref()?, snapshot.goroutines.as_ref()?);
@@ -88,7 +89,7 @@ impl DumpBaseline {
         if snapshot.full_dump_deferred.is_none() {
             return DumpBaseline::after(snapshot, findings, checks);
         }
-        previous.filter(|_| !findings.iter().any(|f| DUMP_CHECKS.contains(&f.check))).cloned()
+        previous.filter(|_| !any_dump_finding(findings)).cloned()
     }
 
     /// Whether the dump may still be deferred at `now` (before the debug=1 profile is known).
